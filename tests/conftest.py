@@ -1,0 +1,50 @@
+"""Shared fixtures and test configuration."""
+
+import os
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+# ../shared/mne_sample beside the checkout (never copied into the repository).
+MNE_SAMPLE_DIR = Path(
+    os.environ.get(
+        "SK_EEG_MNE_SAMPLE",
+        Path(__file__).resolve().parents[1].parent / "shared" / "mne_sample",
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def mne_sample_dir():
+    """The small real MNE sample dataset; skips the test when it is absent."""
+    if not (MNE_SAMPLE_DIR / "test-ave.fif.gz").exists():
+        pytest.skip(f"MNE sample subset not found at {MNE_SAMPLE_DIR}")
+    return MNE_SAMPLE_DIR
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip GPU tests when no CUDA device is present."""
+    gpu_items = [item for item in items if "gpu" in item.keywords]
+    if not gpu_items:
+        return
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if not has_cuda:
+        skip = pytest.mark.skip(reason="needs a CUDA device")
+        for item in gpu_items:
+            item.add_marker(skip)

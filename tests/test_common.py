@@ -1,0 +1,41 @@
+"""scikit-learn conformance of every public estimator.
+
+One ``parametrize_with_checks`` over :func:`sk_eeg.utils.all_estimators`, with
+the ONE central table of expected failures below. The table is a debt list:
+every entry carries the reason it cannot pass, and it should only shrink.
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sk_eeg.utils import all_estimators
+
+# Estimator name -> zero-argument callable returning a small, fast instance for
+# the checks (few permutations, one epoch, a tiny network). Default: ``cls()``.
+CHECK_INSTANCES = {}
+
+# Estimator name -> {check name: reason}. Keep it short.
+EXPECTED_FAILED_CHECKS = {}
+
+
+def _check_instances():
+    for name, cls in all_estimators():
+        yield CHECK_INSTANCES.get(name, cls)()
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(
+    list(_check_instances()), expected_failed_checks=_expected_failed_checks
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
+
+
+def test_expected_failure_table_names_known_estimators():
+    known = {name for name, _ in all_estimators()}
+    assert set(EXPECTED_FAILED_CHECKS) <= known
+    assert set(CHECK_INSTANCES) <= known
+    for checks in EXPECTED_FAILED_CHECKS.values():
+        assert all(isinstance(reason, str) and reason for reason in checks.values())

@@ -1,0 +1,133 @@
+"""Shared helpers in ``sk_eeg.utils``."""
+
+import logging
+
+import mne
+import numpy as np
+import pytest
+
+from sk_eeg.utils import (
+    check_3d_data,
+    check_mne_data,
+    check_option,
+    check_random_state,
+    check_torch_generator,
+    check_type,
+    fill_doc,
+    import_optional_dependency,
+    logger,
+    progress_bar,
+    spawn_seeds,
+    use_log_level,
+)
+
+
+@pytest.fixture
+def epochs():
+    info = mne.create_info(["Fz", "Cz", "Pz"], 100.0, "eeg")
+    data = np.random.RandomState(0).randn(4, 3, 50) * 1e-6
+    return mne.EpochsArray(data, info, verbose=False)
+
+
+def test_check_3d_data_reads_epochs_without_touching_info(epochs):
+    info_before = epochs.info.copy()
+    X = check_3d_data(epochs)
+    assert X.shape == (4, 3, 50)
+    np.testing.assert_array_equal(X, epochs.get_data())
+    assert epochs.info["ch_names"] == info_before["ch_names"]
+
+
+def test_check_3d_data_reads_2d_as_one_sample():
+    X = check_3d_data(np.ones((5, 2)))
+    assert X.shape == (5, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (np.ones((2, 2, 2, 2)), "n_epochs, n_channels, n_times"),
+        (np.full((2, 2, 3), np.nan), "NaN"),
+    ],
+)
+def test_check_3d_data_rejects_bad_input_naming_argument(bad, match):
+    with pytest.raises(ValueError, match=match):
+        check_3d_data(bad, name="X")
+
+
+def test_check_3d_data_rejects_evoked_with_advice(epochs):
+    with pytest.raises(TypeError, match="needs epochs"):
+        check_3d_data(epochs.average())
+
+
+def test_check_mne_data_returns_array_and_picked_info(epochs):
+    evoked = epochs.average()
+    data, info = check_mne_data(evoked)
+    np.testing.assert_allclose(data, evoked.data)
+    assert info["ch_names"] == evoked.ch_names
+    raw = mne.io.RawArray(np.zeros((3, 20)), epochs.info, verbose=False)
+    data, info = check_mne_data(raw, picks=["Cz"])
+    assert data.shape == (1, 20)
+    assert info["ch_names"] == ["Cz"]
+    with pytest.raises(TypeError, match="X must be an mne.Epochs"):
+        check_mne_data(np.zeros(3))
+
+
+def test_check_option_and_type_name_the_argument():
+    assert check_option("solver", "a", ["a", "b"]) == "a"
+    with pytest.raises(ValueError, match="Invalid value for solver: 'c'"):
+        check_option("solver", "c", ["a", "b"])
+    assert check_type(3, "int", "n") == 3
+    with pytest.raises(TypeError, match="n_permutations must be an instance of int"):
+        check_type(True, "int", "n_permutations")
+    assert check_type(None, ("int", None), "n") is None
+
+
+def test_random_state_helpers_are_reproducible():
+    assert check_random_state(3).randint(1000) == check_random_state(3).randint(1000)
+    rng = np.random.default_rng(0)
+    assert isinstance(check_random_state(rng), np.random.RandomState)
+    np.testing.assert_array_equal(spawn_seeds(7, 5), spawn_seeds(7, 5))
+    assert len(set(spawn_seeds(7, 50))) == 50
+
+
+def test_torch_generator_is_seeded():
+    torch = pytest.importorskip("torch")
+    gen_a, seed_a = check_torch_generator(1)
+    gen_b, seed_b = check_torch_generator(1)
+    assert seed_a == seed_b
+    assert torch.equal(torch.rand(3, generator=gen_a), torch.rand(3, generator=gen_b))
+
+
+def test_use_log_level_restores_level():
+    before = logger.level
+    with use_log_level(True):
+        assert logger.level == logging.INFO
+    assert logger.level == before
+    with pytest.raises(ValueError, match="verbose"):
+        with use_log_level("LOUD"):
+            pass
+
+
+def test_progress_bar_is_silent_unless_verbose():
+    assert progress_bar(range(3), verbose=False).disable
+    assert list(progress_bar(range(3), verbose=False)) == [0, 1, 2]
+
+
+def test_optional_import_names_the_extra():
+    assert import_optional_dependency("numpy") is np
+    with pytest.raises(ImportError, match=r'pip install "sk_eeg\[video\]"'):
+        import_optional_dependency("diffusers_missing_pkg", extra="video")
+
+
+def test_fill_doc_fills_and_indents():
+    def func():
+        """Do it.
+
+        Parameters
+        ----------
+        %(verbose)s
+        """
+
+    fill_doc(func)
+    assert "    verbose : bool | str | int | None" in func.__doc__
+    assert "%(" not in func.__doc__
