@@ -15,7 +15,25 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 # Public name -> subpackage that defines it. The single registry of the public
 # API: lazy attribute access, ``utils.all_estimators`` and the API docs read it.
-_PUBLIC_API = {}
+_PUBLIC_API = {
+    "ClusterLMETest": "sk_eeg.stats",
+    "BandpassFilter": "sk_eeg.deep",
+    "BipolarMontage": "sk_eeg.deep",
+    "MelSpecCNNClassifier": "sk_eeg.deep",
+    "kl_divergence": "sk_eeg.deep",
+    "kl_divergence_scorer": "sk_eeg.deep",
+    "BandPower": "sk_eeg.video",
+    "DifferentialEntropy": "sk_eeg.video",
+    "EEG2VideoGenerator": "sk_eeg.video",
+    "EEGEncoderClassifier": "sk_eeg.video",
+    "SparseSourceLocalizer": "sk_eeg.inverse",
+    "IFEPanelRegressor": "sk_eeg.panel",
+    "VonMisesFisherMixture": "sk_eeg.panel",
+    "TimeOfDayFeatures": "sk_eeg.panel",
+    "evaluate_heldout": "sk_eeg.panel",
+    "fit_bai_ife": "sk_eeg.panel",
+    "log_power_features": "sk_eeg.panel",
+}
 
 __all__ = sorted(_PUBLIC_API) + ["__version__"]
 

@@ -17,7 +17,10 @@ import sys
 import time
 from importlib import import_module
 
-_METHOD_CLIS = []
+_METHOD_CLIS = [
+    "sk_eeg.stats._cli",
+    "sk_eeg.video._cli",
+]
 
 
 def _method_clis():

@@ -1,0 +1,91 @@
+"""Training-time augmentations: mixup, cutout and window / chain masking.
+
+All random draws come from torch's default generator, which the estimator
+seeds from ``random_state`` inside :func:`torch.random.fork_rng`, so a fit is
+reproducible and the caller's global random state is untouched. The masks run
+only when the module is in training mode.
+"""
+
+import torch
+
+
+def mixup(x, y, alpha):
+    """Mix each sample with a random partner (per-sample ``lam ~ Beta(a, a)``).
+
+    Parameters
+    ----------
+    x : Tensor, shape (batch, ...)
+        Inputs.
+    y : Tensor, shape (batch, n_targets)
+        Soft targets (and any extra columns such as sample weights).
+    alpha : float
+        Beta parameter; 0 returns the inputs unchanged.
+
+    Returns
+    -------
+    x_mix, y_mix : Tensor
+        ``lam * a + (1 - lam) * a[perm]`` for both.
+    """
+    if alpha <= 0 or x.shape[0] < 2:
+        return x, y
+    beta = torch.distributions.Beta(float(alpha), float(alpha))
+    lam = beta.sample((x.shape[0],)).to(device=x.device, dtype=x.dtype)
+    perm = torch.randperm(x.shape[0]).to(x.device)
+    lam_x = lam.reshape(-1, *([1] * (x.ndim - 1)))
+    lam_y = lam.reshape(-1, *([1] * (y.ndim - 1))).to(y.dtype)
+    return lam_x * x + (1 - lam_x) * x[perm], lam_y * y + (1 - lam_y) * y[perm]
+
+
+def _random_spans(n, length, max_frac, device):
+    width = (torch.rand(n) * max_frac * length).long().clamp(min=1)
+    start = (torch.rand(n) * (length - width + 1).float()).long()
+    pos = torch.arange(length)
+    mask = (pos >= start[:, None]) & (pos < (start + width)[:, None])
+    return mask.to(device)
+
+
+def cutout(spec, prob, max_frac=0.2):
+    """Zero one random time-frequency rectangle per chain image, per sample.
+
+    Parameters
+    ----------
+    spec : Tensor, shape (batch, n_chains, n_mels, n_frames)
+        Spectrograms.
+    prob : float
+        Probability that a sample gets a rectangle.
+    max_frac : float
+        Largest rectangle side, as a fraction of each axis.
+
+    Returns
+    -------
+    spec : Tensor
+        The masked spectrograms (a new tensor).
+    """
+    if prob <= 0:
+        return spec
+    batch, _, n_mels, n_frames = spec.shape
+    apply = (torch.rand(batch) < prob).to(spec.device)
+    freq = _random_spans(batch, n_mels, max_frac, spec.device)
+    time = _random_spans(batch, n_frames, max_frac, spec.device)
+    rect = freq[:, :, None] & time[:, None, :] & apply[:, None, None]
+    return spec.masked_fill(rect[:, None], 0.0)
+
+
+def window_mask(spec, prob, max_frac=0.2):
+    """Zero one random time window across all chains, per sample."""
+    if prob <= 0:
+        return spec
+    batch, _, _, n_frames = spec.shape
+    apply = (torch.rand(batch) < prob).to(spec.device)
+    time = _random_spans(batch, n_frames, max_frac, spec.device) & apply[:, None]
+    return spec.masked_fill(time[:, None, None, :], 0.0)
+
+
+def chain_drop(spec, prob, max_frac=0.25):
+    """Zero random whole chains (derivations), per sample."""
+    if prob <= 0:
+        return spec
+    batch, n_chains = spec.shape[:2]
+    apply = torch.rand(batch) < prob
+    drop = (torch.rand(batch, n_chains) < max_frac) & apply[:, None]
+    return spec.masked_fill(drop.to(spec.device)[:, :, None, None], 0.0)

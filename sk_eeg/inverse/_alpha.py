@@ -1,0 +1,169 @@
+"""Choice of ``alpha``: cross-validation over held-out sensors, or SURE.
+
+Both walk a grid of fractions of ``alpha_max`` from large to small, warm
+starting each solve from the previous solution, so a whole path costs little
+more than its smallest ``alpha``.
+"""
+
+import numpy as np
+
+from ._solvers import (
+    _alpha_max,
+    _minimum_norm,
+    _solve_irmxne,
+    _solve_sparse,
+)
+
+
+def _default_fractions(solver, n_alphas=10):
+    """Grid of alphas as fractions of ``alpha_max`` (large to small)."""
+    if solver == "mne":
+        return np.geomspace(10.0, 1e-3, n_alphas)
+    return np.geomspace(0.9, 0.1, n_alphas)
+
+
+def _solve(solver, gain, data, fraction, n_orient, X_init, params, lipschitz=None):
+    """Solve one problem; ``fraction`` is relative to this problem's alpha_max.
+
+    Returns the solution, the absolute alpha, the duality gap and the number of
+    iterations.
+    """
+    if solver == "mne":
+        return _minimum_norm(gain, data, fraction), fraction, 0.0, 0
+    penalty = "l1" if solver == "lasso" else "l21"
+    alpha = fraction * _alpha_max(gain, data, n_orient, penalty)
+    common = dict(
+        X_init=X_init,
+        tol=params["tol"],
+        max_iter=params["max_iter"],
+        lipschitz=lipschitz,
+        warn=params.get("warn", True),
+    )
+    if solver == "irmxne":
+        X, gap, n_iter = _solve_irmxne(
+            gain,
+            data,
+            alpha,
+            n_orient,
+            n_reweightings=params["n_reweightings"],
+            **common,
+        )
+    else:
+        X, gap, n_iter = _solve_sparse(gain, data, alpha, n_orient, penalty, **common)
+    return X, alpha, gap, n_iter
+
+
+def _fold_path(solver, gain, data, train, test, fractions, n_orient, params):
+    """Held-out-sensor explained variance along the path for one fold."""
+    gain_tr, data_tr = gain[train], data[train]
+    gain_te, data_te = gain[test], data[test]
+    denom = float(np.sum(data_te**2)) or 1.0
+    params = dict(params, warn=False)
+    scores = np.empty(len(fractions))
+    X = None
+    for k, fraction in enumerate(fractions):
+        X = _solve(solver, gain_tr, data_tr, fraction, n_orient, X, params)[0]
+        if solver in ("mne",):
+            X_warm = None
+        else:
+            X_warm = X
+        residual = data_te - gain_te @ X
+        scores[k] = 1.0 - float(np.sum(residual**2)) / denom
+        X = X_warm
+    return scores
+
+
+def _cv_scores(solver, gain, data, fractions, n_orient, params, n_folds, rng, n_jobs):
+    """Scores of each alpha on each fold of held-out sensors.
+
+    Returns
+    -------
+    scores : array, shape (n_alphas, n_folds)
+        Explained variance of the held-out sensors' data.
+    """
+    from joblib import Parallel, delayed
+
+    n_channels = gain.shape[0]
+    if not 2 <= n_folds <= n_channels:
+        raise ValueError(
+            f"cv must be between 2 and the number of channels ({n_channels}); got "
+            f"{n_folds}."
+        )
+    order = rng.permutation(n_channels)
+    folds = np.array_split(order, n_folds)
+    jobs = []
+    for test in folds:
+        train = np.setdiff1d(order, test)
+        jobs.append(
+            delayed(_fold_path)(
+                solver, gain, data, train, np.sort(test), fractions, n_orient, params
+            )
+        )
+    results = Parallel(n_jobs=n_jobs)(jobs)
+    return np.column_stack(results)
+
+
+def _select_one_se(fractions, scores):
+    """Largest alpha whose mean score is within one standard error of the best.
+
+    The held-out-sensor score is flat near its maximum; the one-standard-error
+    rule then prefers the sparser model, which is what localization needs.
+    """
+    mean = scores.mean(axis=1)
+    se = scores.std(axis=1, ddof=1) / np.sqrt(scores.shape[1])
+    best = int(np.argmax(mean))
+    ok = np.flatnonzero(mean >= mean[best] - se[best])
+    if fractions[0] > fractions[-1]:
+        return int(ok.min())
+    return int(ok.max())
+
+
+def _sure_scores(solver, gain, data, fractions, n_orient, params, rng):
+    """Monte-Carlo SURE (finite differences) of each alpha, noise sigma = 1.
+
+    Returns
+    -------
+    sure : array, shape (n_alphas,)
+        Stein's unbiased risk estimate of the prediction error.
+    """
+    n_channels, n_times = data.shape
+    n_obs = n_channels * n_times
+    eps = 2.0 / n_obs**0.3
+    delta = rng.standard_normal(data.shape)
+    params = dict(params, warn=False)
+    out = np.empty(len(fractions))
+    alpha_max = None
+    X = X_eps = None
+    for k, fraction in enumerate(fractions):
+        if solver == "mne":
+            X = _minimum_norm(gain, data, fraction)
+            X_eps = _minimum_norm(gain, data + eps * delta, fraction)
+        else:
+            penalty = "l1" if solver == "lasso" else "l21"
+            if alpha_max is None:
+                alpha_max = _alpha_max(gain, data, n_orient, penalty)
+            # The same absolute alpha for both data sets: SURE differentiates
+            # the estimator at a fixed regularization.
+            X = _solve_abs(solver, gain, data, fraction * alpha_max, n_orient, X,
+                           params)
+            X_eps = _solve_abs(
+                solver, gain, data + eps * delta, fraction * alpha_max, n_orient,
+                X_eps, params,
+            )
+        dof = float(np.sum(delta * (gain @ (X_eps - X)))) / eps
+        residual = data - gain @ X
+        out[k] = float(np.sum(residual**2)) - n_obs + 2.0 * dof
+    return out
+
+
+def _solve_abs(solver, gain, data, alpha, n_orient, X_init, params):
+    common = dict(
+        X_init=X_init, tol=params["tol"], max_iter=params["max_iter"], warn=False
+    )
+    if solver == "irmxne":
+        return _solve_irmxne(
+            gain, data, alpha, n_orient, n_reweightings=params["n_reweightings"],
+            **common,
+        )[0]
+    penalty = "l1" if solver == "lasso" else "l21"
+    return _solve_sparse(gain, data, alpha, n_orient, penalty, **common)[0]

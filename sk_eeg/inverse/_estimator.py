@@ -1,0 +1,642 @@
+"""The :class:`SparseSourceLocalizer` estimator."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils import check_random_state, fill_doc, logger, use_log_level
+from ..utils._checks import _mne_kind
+from ._alpha import (
+    _cv_scores,
+    _default_fractions,
+    _select_one_se,
+    _solve,
+    _sure_scores,
+)
+from ._forward import (
+    _check_reference,
+    _fingerprint,
+    _prepare_problem,
+    _read_forward,
+)
+from ._solvers import _alpha_max, _block_norms, _debias, _time_pca
+
+_SOLVERS = ("mxne", "irmxne", "lasso", "mne")
+
+
+@fill_doc
+class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
+    """Sparse source imaging of evoked EEG/MEG through a forward model.
+
+    Estimates the few sources whose currents explain the measurements ``M``
+    through the gain ``G`` of a forward model. The data and gain are whitened
+    with the noise covariance and the gain weighted for depth and orientation
+    as in MNE; then one of
+
+    - ``'mxne'``: mixed-norm estimate (MxNE), an L21 penalty over orientations
+      and time (one support shared by all time samples);
+    - ``'irmxne'``: iteratively reweighted MxNE, an L2,0.5 penalty with less
+      amplitude bias and sparser supports;
+    - ``'lasso'``: an L1 penalty on every current at every time sample (the
+      course-lab model), solved to a duality gap;
+    - ``'mne'``: the L2 minimum-norm estimate (dense baseline),
+
+    is solved by block coordinate descent on a working set, stopped on the
+    duality gap.
+
+    Parameters
+    ----------
+    forward : mne.Forward | path-like | dict
+        The forward model: an :class:`mne.Forward`, the path of a ``-fwd.fif``
+        file (read once per process and cached, so that :func:`sklearn.clone`
+        in a grid search copies a string, not the gain) or a dict
+        ``{'gain': array (n_channels, n_sources * n_orient), 'source_rr': array
+        (n_sources, 3) in metres}`` with optional ``'ch_names'``,
+        ``'source_nn'`` and ``'n_orient'`` (the x/y/z columns of a source
+        adjacent when free).
+    noise_cov : mne.Covariance | path-like | array | None
+        Noise covariance for whitening. None: an ad hoc diagonal covariance
+        for an MNE forward (:func:`mne.make_ad_hoc_cov`), identity (data already
+        whitened) for a gain array. With a gain array, an array
+        ``(n_channels, n_channels)`` or the ``n_channels`` variances.
+    solver : {'mxne', 'irmxne', 'lasso', 'mne'}
+        The inverse solver (see above).
+    alpha : float | 'auto' | 'sure'
+        Regularization. A float in ``(0, 1]`` is a fraction of ``alpha_max``,
+        the smallest value giving an empty solution (for ``'mne'`` it is
+        ``lambda2``, 1 / SNR^2). ``'auto'``: cross-validation over held-out
+        sensors along a warm-started path of ``alphas``, keeping the sparsest
+        model within one standard error of the best. ``'sure'``: Stein's
+        unbiased risk estimate along the same path (Monte-Carlo finite
+        differences; assumes the noise covariance is right).
+    loose : float | 'auto'
+        Weight of the tangential orientations in ``[0, 1]`` (0: fixed normal
+        orientation, 1: free). ``'auto'``: 0.2 for surface source spaces, 1
+        for volume and discrete ones (and for gain arrays).
+    depth : float | None
+        Exponent of the depth weighting of the gain (as in MNE); None or 0
+        disables it.
+    n_reweightings : int
+        Number of reweighted MxNE problems of ``solver='irmxne'``.
+    debias : bool
+        Rescale the active sources' amplitudes by least squares (factors >= 1)
+        to undo the shrinkage of the penalty (sparse solvers only).
+    alphas : array-like | None
+        Grid for ``alpha='auto'`` or ``'sure'`` (fractions of ``alpha_max``,
+        or ``lambda2`` values for ``'mne'``). None: 10 values from 0.9 to
+        0.1 (``'mne'``: 10 to 1e-3).
+    cv : int
+        Number of folds of held-out sensors for ``alpha='auto'``.
+    tol : float
+        Stop when the duality gap is below ``tol * ||M||^2`` (whitened data).
+    max_iter : int
+        Maximum total number of coordinate-descent epochs of one solve.
+    %(random_state)s
+        Used for the sensor folds of ``alpha='auto'`` and the probe of SURE.
+    %(n_jobs)s
+        Folds of ``alpha='auto'`` run in parallel.
+    %(verbose)s
+
+    Attributes
+    ----------
+    coef_ : ndarray, shape (n_sources * n_orient, n_times)
+        Source currents (A m), zero off the support; the ``n_orient`` rows of a
+        source are adjacent.
+    active_set_ : ndarray of bool, shape (n_sources,)
+        Sources with a non-zero current.
+    n_active_ : int
+        Number of active sources.
+    alpha_ : float
+        The alpha used (a fraction of ``alpha_max_``; ``lambda2`` for
+        ``'mne'``).
+    alpha_max_ : float
+        ``alpha_max`` of the whitened, weighted problem.
+    alphas_ : ndarray, shape (n_alphas,)
+        Grid searched by ``alpha='auto'`` / ``'sure'`` (None otherwise).
+    cv_scores_ : ndarray, shape (n_alphas, n_folds)
+        Held-out-sensor explained variance per alpha and fold for
+        ``alpha='auto'``; minus the SURE risk over ``||M||^2`` (shape
+        ``(n_alphas, 1)``) for ``'sure'``; None for a fixed alpha.
+    dual_gap_ : float
+        Final duality gap (relative to ``||M||^2``).
+    n_iter_ : int
+        Coordinate-descent epochs (reweightings for ``'irmxne'``).
+    residual_ : ndarray, shape (n_channels, n_times)
+        Data minus the model's prediction, in sensor units.
+    explained_variance_ : float
+        Explained variance of the whitened data.
+    n_orient_ : int
+        Orientations per source (1 or 3).
+    source_rr_ : ndarray, shape (n_sources, 3)
+        Source positions (metres, forward coordinate frame).
+    ch_names_ : list of str | None
+        The channels used, in the order of the rows of ``residual_``.
+    n_features_in_ : int
+        Number of channels.
+
+    See Also
+    --------
+    mne.inverse_sparse.mixed_norm : MNE's MxNE / irMxNE.
+    sklearn.linear_model.MultiTaskLasso : The fixed-orientation L21 problem.
+
+    Notes
+    -----
+    Input: an :class:`mne.Evoked`, an :class:`mne.Epochs` (averaged), an array
+    ``(n_channels, n_times)`` (one evoked response) or ``(n_epochs,
+    n_channels, n_times)`` (averaged). MNE objects are matched to the forward
+    by channel name and need an average-reference projector for EEG; arrays
+    must have the forward's channels in its order, and the EEG average
+    reference is applied to them. ``transform`` re-estimates the time courses
+    of the active sources by least squares (the support is the fitted model),
+    ``predict`` returns the sensor-space reconstruction and ``score`` its
+    explained variance; with epoch arrays, :class:`~sklearn.model_selection.GridSearchCV`
+    splits the epochs.
+
+    References
+    ----------
+    .. [1] Gramfort, Kowalski, Hämäläinen (2012). Mixed-norm estimates for the
+       M/EEG inverse problem using accelerated gradient methods. Phys Med
+       Biol 57(7):1937.
+    .. [2] Strohmeier, Bekhti, Haueisen, Gramfort (2016). The iterative
+       reweighted mixed-norm estimate for spatio-temporal MEG/EEG source
+       reconstruction. IEEE TMI 35(10):2218.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_eeg.inverse import SparseSourceLocalizer
+    >>> rng = np.random.default_rng(0)
+    >>> gain = rng.standard_normal((20, 50))
+    >>> forward = {"gain": gain, "source_rr": rng.standard_normal((50, 3))}
+    >>> X = np.outer(gain[:, 7], np.sin(np.linspace(0, 3, 30)))
+    >>> est = SparseSourceLocalizer(forward, alpha=0.3, depth=None).fit(X)
+    >>> np.flatnonzero(est.active_set_)
+    array([7])
+    """
+
+    def __init__(
+        self,
+        forward,
+        noise_cov=None,
+        solver="mxne",
+        alpha="auto",
+        *,
+        loose="auto",
+        depth=0.8,
+        n_reweightings=10,
+        debias=True,
+        alphas=None,
+        cv=5,
+        tol=1e-4,
+        max_iter=3000,
+        random_state=None,
+        n_jobs=None,
+        verbose=None,
+    ):
+        self.forward = forward
+        self.noise_cov = noise_cov
+        self.solver = solver
+        self.alpha = alpha
+        self.loose = loose
+        self.depth = depth
+        self.n_reweightings = n_reweightings
+        self.debias = debias
+        self.alphas = alphas
+        self.cv = cv
+        self.tol = tol
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = False
+        tags.requires_fit = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+    def _check_params(self):
+        if self.solver not in _SOLVERS:
+            raise ValueError(
+                f"Invalid value for solver: {self.solver!r}. Use one of "
+                f"{', '.join(map(repr, _SOLVERS))}."
+            )
+        if isinstance(self.alpha, str):
+            if self.alpha not in ("auto", "sure"):
+                raise ValueError(
+                    f"alpha must be a float, 'auto' or 'sure'; got {self.alpha!r}."
+                )
+        elif not isinstance(self.alpha, Real) or isinstance(self.alpha, bool):
+            raise TypeError(f"alpha must be a float, 'auto' or 'sure'; got {self.alpha!r}.")
+        elif self.solver != "mne" and not 0 < self.alpha <= 1:
+            raise ValueError(
+                f"alpha={self.alpha} must be in (0, 1]: it is a fraction of "
+                "alpha_max (1 gives an empty model)."
+            )
+        elif self.solver == "mne" and not self.alpha > 0:
+            raise ValueError(f"alpha (lambda2) must be positive, got {self.alpha}.")
+        for name, low in (("n_reweightings", 1), ("cv", 2), ("max_iter", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, Integral) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        if not isinstance(self.tol, Real) or not self.tol > 0:
+            raise ValueError(f"tol must be a positive float, got {self.tol!r}.")
+        if self.depth is not None and (
+            not isinstance(self.depth, Real) or self.depth < 0
+        ):
+            raise ValueError(f"depth must be None or a float >= 0, got {self.depth!r}.")
+
+    def _read_data(self, X, model, *, reset):
+        """Return (data (n_channels, n_times) or 3D, info, nave, kind)."""
+        import mne
+
+        kind = _mne_kind(X)
+        if kind == "Raw":
+            raise TypeError(
+                "X is an mne.io.Raw; pass an Evoked, Epochs or an array of shape "
+                "(n_channels, n_times)."
+            )
+        if kind is not None:
+            if model.fwd is None and model.ch_names is None:
+                raise ValueError(
+                    "X is an MNE object but the forward gain array has no "
+                    "'ch_names' to match channels by name."
+                )
+            _check_reference(X.info, "X")
+            info = X.info
+            if kind == "Evoked":
+                data, nave = X.data, X.nave
+            else:
+                data = X.get_data(copy=False)
+                nave = len(data)
+            names = info["ch_names"]
+            if reset and model.fwd is None:
+                info = None
+            elif reset:
+                info = X.info
+            data = np.asarray(data, dtype=np.float64)
+            data = _check_finite(data)
+            return data, info, nave, names, kind
+        data = validate_data(
+            self,
+            X if np.ndim(X) != 2 else np.asarray(X)[np.newaxis],
+            reset=reset,
+            allow_nd=True,
+            dtype=np.float64,
+            ensure_min_features=1,
+            ensure_min_samples=1,
+        )
+        if data.ndim != 3:
+            raise ValueError(
+                "X must be an array (n_channels, n_times) or (n_epochs, "
+                f"n_channels, n_times); got shape {np.shape(X)}."
+            )
+        n_rows = model.gain.shape[0]
+        if data.shape[1] != n_rows:
+            raise ValueError(
+                f"X has {data.shape[1]} channels but the forward has {n_rows}. "
+                "Arrays must hold the forward's channels in its order; pass an "
+                "mne.Evoked or Epochs to match channels by name."
+            )
+        nave = 1 if np.ndim(X) == 2 else data.shape[0]
+        info = None
+        if model.fwd is not None:
+            info = mne.pick_info(
+                model.fwd["info"],
+                [model.fwd["info"]["ch_names"].index(c) for c in model.ch_names],
+            )
+            with info._unlock():
+                info["bads"] = []
+            if len(mne.pick_types(info, meg=False, eeg=True)):
+                info["projs"] = [mne.make_eeg_average_ref_proj(info, verbose=False)]
+        data = data[0] if np.ndim(X) == 2 else data
+        return data, info, nave, model.ch_names, "array"
+
+    def _whiten(self, data, names, nave, problem):
+        """Average epochs, pick the problem's channels, whiten, unit noise."""
+        if data.ndim == 3:
+            data = data.mean(axis=0)
+        if problem.ch_names is not None and names is not None:
+            index = {c: k for k, c in enumerate(names)}
+            missing = [c for c in problem.ch_names if c not in index]
+            if missing:
+                raise ValueError(
+                    f"X lacks {len(missing)} channel(s) used at fit time: "
+                    f"{', '.join(missing[:20])}."
+                )
+            data = data[[index[c] for c in problem.ch_names]]
+        return data, problem.whitener @ data * np.sqrt(nave)
+
+    def fit(self, X, y=None):
+        """Estimate the sparse sources of ``X``.
+
+        Parameters
+        ----------
+        X : mne.Evoked | mne.Epochs | array, shape (n_channels, n_times) or \
+(n_epochs, n_channels, n_times)
+            The measurements (epochs are averaged).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : SparseSourceLocalizer
+            The fitted estimator.
+        """
+        with use_log_level(self.verbose):
+            return self._fit(X)
+
+    def _fit(self, X):
+        self._check_params()
+        rng = check_random_state(self.random_state)
+        model = _read_forward(self.forward)
+        data, info, nave, names, kind = self._read_data(X, model, reset=True)
+        problem = _prepare_problem(
+            model,
+            info,
+            self.noise_cov,
+            self.loose,
+            self.depth,
+            _fingerprint(self.forward),
+            _fingerprint(self.noise_cov),
+        )
+        self._problem = problem
+        if kind != "array":
+            self.n_features_in_ = len(problem.ch_names)
+        sensor_data, white = self._whiten(data, names, nave, problem)
+        if not np.any(white):
+            raise ValueError(
+                "X is all zeros (after whitening and the average reference): there "
+                "is nothing to localize."
+            )
+        self._sqrt_nave = np.sqrt(nave)
+        if kind == "Evoked":
+            self.tmin_, self.tstep_ = X.times[0], 1.0 / X.info["sfreq"]
+        elif kind == "Epochs":
+            self.tmin_, self.tstep_ = X.times[0], 1.0 / X.info["sfreq"]
+        else:
+            self.tmin_, self.tstep_ = 0.0, 1.0
+        solver, n_orient, gain = self.solver, problem.n_orient, problem.gain
+        params = dict(
+            tol=self.tol, max_iter=self.max_iter, n_reweightings=self.n_reweightings
+        )
+        use_pca = solver in ("mxne", "irmxne") and self.alpha != "sure"
+        reduced, Vh = _time_pca(white, n_orient) if use_pca else (white, None)
+        self.alphas_, self.cv_scores_ = None, None
+        if isinstance(self.alpha, str):
+            fractions = (
+                _default_fractions(solver)
+                if self.alphas is None
+                else np.sort(np.asarray(self.alphas, dtype=float))[::-1]
+            )
+            if self.alpha == "auto":
+                scores = _cv_scores(
+                    solver, gain, reduced, fractions, n_orient, params, self.cv,
+                    rng, self.n_jobs,
+                )
+                best = _select_one_se(fractions, scores)
+            else:
+                sure = _sure_scores(solver, gain, white, fractions, n_orient,
+                                    params, rng)
+                scores = (-sure / float(np.sum(white**2)))[:, None]
+                best = int(np.argmin(sure))
+            self.alphas_, self.cv_scores_ = fractions, scores
+            alpha = float(fractions[best])
+            logger.info("alpha=%s chose %.4g", self.alpha, alpha)
+        else:
+            alpha = float(self.alpha)
+        X_w, _, gap, n_iter = _solve(
+            solver, gain, reduced, alpha, n_orient, None, params, problem.lipschitz
+        )
+        if solver != "mne" and self.debias:
+            X_w = _debias(gain, reduced, X_w, n_orient)
+        if Vh is not None:
+            X_w = X_w @ Vh
+        penalty = "l1" if solver == "lasso" else "l21"
+        self.alpha_ = alpha
+        self.alpha_max_ = (
+            _alpha_max(gain, white, n_orient, penalty) if solver != "mne" else np.nan
+        )
+        self.dual_gap_ = gap / max(float(np.sum(reduced**2)), 1e-300)
+        self.n_iter_ = n_iter
+        self.n_orient_ = n_orient
+        self.active_set_ = _block_norms(X_w, n_orient) > 0
+        self.n_active_ = int(self.active_set_.sum())
+        self.coef_ = X_w * problem.source_weighting[:, None] / self._sqrt_nave
+        self.explained_variance_ = 1.0 - float(
+            np.sum((white - gain @ X_w) ** 2)
+        ) / float(np.sum(white**2))
+        self.residual_ = sensor_data - problem.sensor_gain @ self.coef_
+        self.source_rr_ = model.source_rr
+        self.ch_names_ = problem.ch_names
+        if self.n_active_ == 0:
+            logger.warning(
+                "No active source at alpha=%.3g (%s): the data are explained by "
+                "noise at this regularization.",
+                alpha,
+                self.alpha,
+            )
+        return self
+
+    # -------------------------------------------------------- after fitting
+    def _active_columns(self):
+        return np.repeat(self.active_set_, self.n_orient_)
+
+    def _sources_of(self, X):
+        """Least-squares time courses of the active sources for ``X``."""
+        check_is_fitted(self)
+        problem = self._problem
+        data, _, nave, names, kind = self._read_data(X, problem.model, reset=False)
+        epochs = data if data.ndim == 3 else data[np.newaxis]
+        cols = self._active_columns()
+        gain_a = problem.gain[:, cols]
+        out = np.zeros((len(epochs), int(cols.sum()), epochs.shape[-1]))
+        if cols.any():
+            pinv = np.linalg.pinv(gain_a, rcond=1e-10)
+            weight = problem.source_weighting[cols][:, None]
+            for k, epoch in enumerate(epochs):
+                _, white = self._whiten(epoch, names, 1, problem)
+                out[k] = weight * (pinv @ white)
+        return (out if data.ndim == 3 else out[0]), data, names
+
+    def transform(self, X):
+        """Time courses of the active sources.
+
+        Re-estimated for ``X`` by least squares on the fitted support.
+
+        Parameters
+        ----------
+        X : mne.Evoked | mne.Epochs | array
+            As in :meth:`fit`; epochs are transformed one by one.
+
+        Returns
+        -------
+        sources : ndarray, shape (n_active * n_orient, n_times) or \
+(n_epochs, n_active * n_orient, n_times)
+            Source currents (A m) of the active sources.
+        """
+        with use_log_level(self.verbose):
+            return self._sources_of(X)[0]
+
+    def predict(self, X):
+        """Sensor-space reconstruction of ``X`` from its active sources.
+
+        Parameters
+        ----------
+        X : mne.Evoked | mne.Epochs | array
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        denoised : ndarray, shape like the data of ``X``
+            ``G_active @ transform(X)`` on the channels used.
+        """
+        sources = self._sources_of(X)[0]
+        gain_a = self._problem.sensor_gain[:, self._active_columns()]
+        return np.einsum("ca,...at->...ct", gain_a, sources)
+
+    def score(self, X, y=None):
+        """Explained variance of the whitened (averaged) measurements.
+
+        Parameters
+        ----------
+        X : mne.Evoked | mne.Epochs | array
+            As in :meth:`fit`; epochs are averaged first.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            ``1 - ||W (M - G x)||^2 / ||W M||^2``.
+        """
+        check_is_fitted(self)
+        problem = self._problem
+        data, _, nave, names, _ = self._read_data(X, problem.model, reset=False)
+        _, white = self._whiten(data, names, 1, problem)
+        cols = self._active_columns()
+        if not cols.any():
+            return 0.0
+        gain_a = problem.gain[:, cols]
+        fit = gain_a @ (np.linalg.pinv(gain_a, rcond=1e-10) @ white)
+        denom = float(np.sum(white**2))
+        if denom == 0:
+            return 0.0
+        return 1.0 - float(np.sum((white - fit) ** 2)) / denom
+
+    def to_stc(self, subject=None):
+        """The fitted sources as an MNE source estimate.
+
+        Parameters
+        ----------
+        subject : str | None
+            Subject name stored in the estimate.
+
+        Returns
+        -------
+        stc : mne.SourceEstimate | mne.VolSourceEstimate | mne.MixedSourceEstimate
+            The active sources (the norm over orientations for free
+            orientation), following the kind of the forward's source space.
+        """
+        import mne
+
+        check_is_fitted(self)
+        fwd = self._mne_forward("to_stc")
+        amplitude = self._amplitudes()
+        active = np.flatnonzero(self.active_set_)
+        vertices, rows, kinds = [], [], []
+        offset = 0
+        for space in fwd["src"]:
+            n_used = len(space["vertno"])
+            sel = active[(active >= offset) & (active < offset + n_used)]
+            vertices.append(np.asarray(space["vertno"])[sel - offset])
+            rows.append(sel)
+            kinds.append(space["type"])
+            offset += n_used
+        data = amplitude[np.concatenate(rows)] if active.size else np.zeros((0, 1))
+        if not active.size:
+            data = np.zeros((0, self.coef_.shape[1]))
+        kw = dict(tmin=self.tmin_, tstep=self.tstep_, subject=subject)
+        if set(kinds) == {"surf"}:
+            return mne.SourceEstimate(data, vertices, **kw)
+        if "surf" in kinds:
+            return mne.MixedSourceEstimate(data, vertices, **kw)
+        return mne.VolSourceEstimate(data, vertices, **kw)
+
+    def to_dipoles(self):
+        """The fitted sources as MNE dipoles, one per active source.
+
+        Returns
+        -------
+        dipoles : list of mne.Dipole
+            Position (fixed), amplitude and orientation over time, and the
+            goodness of fit (%% of whitened data explained by that source).
+        """
+        import mne
+
+        check_is_fitted(self)
+        fwd = self._mne_forward("to_dipoles") if self._problem.kind == "mne" else None
+        problem = self._problem
+        n_times = self.coef_.shape[1]
+        times = self.tmin_ + self.tstep_ * np.arange(n_times)
+        blocks = self.coef_.reshape(-1, self.n_orient_, n_times)
+        amplitude = self._amplitudes()
+        nn = problem.model.source_nn if fwd is None else fwd["source_nn"]
+        white = problem.gain @ (
+            self.coef_ / problem.source_weighting[:, None] * self._sqrt_nave
+        )
+        total = np.sum(white**2, axis=0) + np.sum(
+            (problem.whitener @ self.residual_ * self._sqrt_nave) ** 2, axis=0
+        )
+        dipoles = []
+        for g in np.flatnonzero(self.active_set_):
+            if self.n_orient_ == 3:
+                ori = (blocks[g] / np.maximum(amplitude[g], 1e-300)).T
+                ori = ori @ nn[3 * g : 3 * g + 3]
+            else:
+                ori = np.tile(nn[g], (n_times, 1)) * np.sign(blocks[g, 0])[:, None]
+            cols = slice(g * self.n_orient_, (g + 1) * self.n_orient_)
+            part = problem.gain[:, cols] @ (
+                self.coef_[cols] / problem.source_weighting[cols, None]
+                * self._sqrt_nave
+            )
+            gof = 100.0 * np.sum(part**2, axis=0) / np.maximum(total, 1e-300)
+            dipoles.append(
+                mne.Dipole(
+                    times,
+                    np.tile(self.source_rr_[g], (n_times, 1)),
+                    amplitude[g],
+                    ori,
+                    gof,
+                    name=f"source {g}",
+                )
+            )
+        return dipoles
+
+    def _amplitudes(self):
+        blocks = self.coef_.reshape(-1, self.n_orient_, self.coef_.shape[1])
+        if self.n_orient_ == 1:
+            return blocks[:, 0]
+        return np.sqrt(np.sum(blocks**2, axis=1))
+
+    def _mne_forward(self, what):
+        if self._problem.kind != "mne":
+            raise ValueError(
+                f"{what}() needs an MNE forward (with a source space); this "
+                "estimator was fitted with a gain array. Use coef_ and "
+                "source_rr_ instead."
+            )
+        return self._problem.fwd
+
+
+def _check_finite(data):
+    if not np.all(np.isfinite(data)):
+        raise ValueError(
+            "X contains NaN or infinite values; interpolate or drop the bad "
+            "channels or time samples first."
+        )
+    return data

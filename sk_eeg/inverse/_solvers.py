@@ -1,0 +1,467 @@
+"""Numerics of the sparse and dense inverse solvers, as functions on arrays.
+
+All solvers work on a whitened, weighted gain ``gain`` of shape
+``(n_channels, n_sources * n_orient)`` (the ``n_orient`` columns of a source are
+adjacent) and whitened data ``data`` of shape ``(n_channels, n_times)``. The
+sparse problems are
+
+.. math::
+
+    \\min_X \\frac12 \\|M - G X\\|_F^2 + \\alpha \\sum_g w_g \\Omega(X_g)
+
+with :math:`\\Omega` the Frobenius norm of the ``(n_orient, n_times)`` block of
+source ``g`` (``'l21'``, MxNE) or its entrywise L1 norm (``'l1'``, the Lasso of
+every time sample). They are solved by block coordinate descent on a growing
+working set, with Anderson extrapolation and a duality-gap stop.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ..utils import logger
+
+_PENALTIES = ("l21", "l1")
+
+
+def _blocks(X, n_orient):
+    """View ``X`` (n_sources * n_orient, n_times) as (n_sources, n_orient, n_times)."""
+    return X.reshape(-1, n_orient, X.shape[-1])
+
+
+def _block_norms(X, n_orient, penalty="l21"):
+    """Penalty value of each source block (Frobenius or L1 norm)."""
+    blocks = _blocks(X, n_orient)
+    if penalty == "l21":
+        return np.sqrt(np.einsum("sot,sot->s", blocks, blocks))
+    return np.abs(blocks).sum(axis=(1, 2))
+
+
+def _dual_norms(C, n_orient, penalty="l21"):
+    """Dual norm of each block of the correlation ``C = G.T @ R``."""
+    blocks = _blocks(C, n_orient)
+    if penalty == "l21":
+        return np.sqrt(np.einsum("sot,sot->s", blocks, blocks))
+    return np.abs(blocks).max(axis=(1, 2))
+
+
+def _alpha_max(gain, data, n_orient, penalty="l21", weights=None):
+    """Smallest ``alpha`` for which the solution is exactly zero."""
+    norms = _dual_norms(gain.T @ data, n_orient, penalty)
+    if weights is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            norms = np.where(np.isfinite(weights), norms / weights, 0.0)
+    return float(norms.max())
+
+
+def _block_lipschitz(gain, n_orient):
+    """Largest eigenvalue of ``G_g.T @ G_g`` for every source block."""
+    n_channels = gain.shape[0]
+    blocks = gain.reshape(n_channels, -1, n_orient)
+    if n_orient == 1:
+        return np.einsum("cs,cs->s", blocks[:, :, 0], blocks[:, :, 0])
+    gram = np.einsum("cso,csp->sop", blocks, blocks)
+    return np.linalg.eigvalsh(gram)[:, -1]
+
+
+def _objective(gain, data, X, alpha, n_orient, penalty="l21", weights=None):
+    """Primal objective of the weighted L21 / L1 problem."""
+    residual = data - gain @ X
+    pen = _block_norms(X, n_orient, penalty)
+    if weights is not None:
+        nz = pen > 0
+        pen = pen[nz] * weights[nz]
+    return 0.5 * float(np.sum(residual**2)) + alpha * float(pen.sum())
+
+
+def _duality_gap(gain, data, X, alpha, n_orient, penalty="l21", weights=None):
+    """Duality gap, primal and dual objective of ``X``.
+
+    The dual point is the residual rescaled into the dual feasible set.
+    """
+    residual = data - gain @ X
+    pen = alpha * (np.ones(gain.shape[1] // n_orient) if weights is None else weights)
+    return _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty)
+
+
+def _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty):
+    dual_norms = _dual_norms(gain.T @ residual, n_orient, penalty)
+    finite = np.isfinite(pen)
+    ratio = np.zeros_like(dual_norms)
+    ratio[finite] = dual_norms[finite] / pen[finite]
+    scale = max(1.0, float(ratio.max(initial=0.0)))
+    theta = residual / scale
+    norms = _block_norms(X, n_orient, penalty)
+    nz = norms > 0
+    primal = 0.5 * float(np.sum(residual**2)) + float(np.sum(pen[nz] * norms[nz]))
+    dual = float(np.sum(data * theta)) - 0.5 * float(np.sum(theta**2))
+    return primal - dual, primal, dual
+
+
+def _prox(block, threshold, penalty):
+    """Proximal operator of ``threshold * Omega`` on one block (None if zero)."""
+    if penalty == "l21":
+        flat = block.ravel()
+        norm = math.sqrt(flat @ flat)
+        if norm <= threshold:
+            return None
+        return block * (1.0 - threshold / norm)
+    out = np.abs(block)
+    out -= threshold
+    np.maximum(out, 0.0, out=out)
+    if not out.any():
+        return None
+    out *= np.sign(block)
+    return out
+
+
+def _bcd_subproblem(
+    gain_ws, data, X_ws, pen_ws, lips_ws, n_orient, penalty, tol_abs, max_epochs
+):
+    """Block coordinate descent with Anderson extrapolation on a working set.
+
+    Returns the updated ``X_ws`` (n_ws * n_orient, n_times), the residual, the
+    number of epochs and the last duality gap of the subproblem.
+    """
+    n_ws = len(pen_ws)
+    residual = data - gain_ws @ X_ws
+    cols = [np.ascontiguousarray(gain_ws[:, j * n_orient : (j + 1) * n_orient])
+            for j in range(n_ws)]
+    cols_t = [np.ascontiguousarray(c.T) for c in cols]
+    steps = (1.0 / lips_ws).tolist()
+    thresholds = (pen_ws / lips_ws).tolist()
+    blocks = [X_ws[j * n_orient : (j + 1) * n_orient] for j in range(n_ws)]
+    is_zero = [not b.any() for b in blocks]
+    dot = np.dot
+    anderson_k = 5
+    history = []
+    gap = np.inf
+    epoch = 0
+    for epoch in range(1, max_epochs + 1):
+        for j in range(n_ws):
+            old = blocks[j]
+            grad_step = dot(cols_t[j], residual)
+            grad_step *= steps[j]
+            grad_step += old
+            new = _prox(grad_step, thresholds[j], penalty)
+            if new is None:
+                if not is_zero[j]:
+                    residual += dot(cols[j], old)
+                    old[:] = 0.0
+                    is_zero[j] = True
+                continue
+            old -= new
+            residual += dot(cols[j], old)
+            old[:] = new
+            is_zero[j] = False
+        history.append(X_ws.copy())
+        if len(history) == anderson_k + 1:
+            X_new, residual = _anderson_step(
+                history, gain_ws, data, X_ws, residual, pen_ws, n_orient, penalty
+            )
+            if X_new is not X_ws:
+                X_ws[:] = X_new
+                is_zero = [not b.any() for b in blocks]
+            history = []
+        if epoch % 10 == 0 or epoch == max_epochs:
+            gap = _gap_from_residual(
+                gain_ws, data, X_ws, residual, pen_ws, n_orient, penalty
+            )[0]
+            if gap <= tol_abs:
+                break
+    return X_ws, residual, epoch, gap
+
+
+def _anderson_step(history, gain, data, X, residual, pen, n_orient, penalty):
+    """Anderson extrapolation of the last iterates, kept if it lowers the objective."""
+    flat = np.array([h.ravel() for h in history])
+    diffs = np.diff(flat, axis=0)
+    gram = diffs @ diffs.T
+    try:
+        coefs = np.linalg.solve(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)),
+                                np.ones(len(gram)))
+    except np.linalg.LinAlgError:
+        return X, residual
+    if not np.all(np.isfinite(coefs)) or coefs.sum() == 0:
+        return X, residual
+    coefs /= coefs.sum()
+    X_acc = (coefs @ flat[1:]).reshape(X.shape)
+    res_acc = data - gain @ X_acc
+    obj = 0.5 * np.sum(residual**2) + np.sum(pen * _block_norms(X, n_orient, penalty))
+    obj_acc = 0.5 * np.sum(res_acc**2) + np.sum(
+        pen * _block_norms(X_acc, n_orient, penalty)
+    )
+    if obj_acc < obj:
+        return X_acc, res_acc
+    return X, residual
+
+
+def _solve_sparse(
+    gain,
+    data,
+    alpha,
+    n_orient=1,
+    penalty="l21",
+    *,
+    weights=None,
+    X_init=None,
+    tol=1e-6,
+    max_iter=1000,
+    ws_size=10,
+    lipschitz=None,
+    warn=True,
+):
+    """Solve the weighted L21 (MxNE) or L1 (Lasso) problem to a duality gap.
+
+    Parameters
+    ----------
+    gain : array, shape (n_channels, n_sources * n_orient)
+        The whitened, weighted gain.
+    data : array, shape (n_channels, n_times)
+        The whitened data.
+    alpha : float
+        The regularization, in the units of the objective (not a fraction).
+    n_orient : int
+        Columns per source (1 fixed, 3 free orientation).
+    penalty : {'l21', 'l1'}
+        Group penalty over orientations and time, or entrywise L1.
+    weights : array, shape (n_sources,) | None
+        Penalty weight of each source; ``np.inf`` excludes a source.
+    X_init : array, shape (n_sources * n_orient, n_times) | None
+        Warm start.
+    tol : float
+        Stop when the duality gap is below ``tol * ||data||_F^2``.
+    max_iter : int
+        Maximum total number of coordinate-descent epochs.
+    ws_size : int
+        Initial working-set size (sources); it at least doubles each round.
+    lipschitz : array, shape (n_sources,) | None
+        Precomputed block Lipschitz constants.
+    warn : bool
+        Emit a ``ConvergenceWarning`` when the gap stays above the tolerance.
+
+    Returns
+    -------
+    X : array, shape (n_sources * n_orient, n_times)
+        The solution (exact zeros off the support).
+    gap : float
+        The final duality gap (objective units).
+    n_iter : int
+        Total number of coordinate-descent epochs.
+    """
+    n_channels, n_cols = gain.shape
+    n_sources = n_cols // n_orient
+    n_times = data.shape[1]
+    if lipschitz is None:
+        lipschitz = _block_lipschitz(gain, n_orient)
+    pen = np.full(n_sources, float(alpha))
+    if weights is not None:
+        pen = pen * weights
+    # Sources that the gain cannot see can never become active.
+    pen = np.where(lipschitz > 0, pen, np.inf)
+    tol_abs = tol * float(np.sum(data**2))
+    X = np.zeros((n_cols, n_times)) if X_init is None else np.array(X_init, float)
+    X_blocks = _blocks(X, n_orient)
+    X_blocks[~np.isfinite(pen)] = 0.0
+    n_iter = 0
+    gap = np.inf
+    best_dual = -np.inf
+    for _ in range(100):
+        active = _block_norms(X, n_orient, penalty) > 0
+        act_cols = np.repeat(active, n_orient)
+        residual = data - gain[:, act_cols] @ X[act_cols]
+        corr = _dual_norms(gain.T @ residual, n_orient, penalty)
+        finite = np.isfinite(pen)
+        ratio = np.zeros(n_sources)
+        ratio[finite] = corr[finite] / pen[finite]
+        scale = max(1.0, float(ratio.max(initial=0.0)))
+        theta = residual / scale
+        norms = _block_norms(X, n_orient, penalty)
+        primal = 0.5 * float(np.sum(residual**2)) + float(
+            np.sum(pen[active] * norms[active])
+        )
+        dual = float(np.sum(data * theta)) - 0.5 * float(np.sum(theta**2))
+        best_dual = max(best_dual, dual)
+        gap = primal - best_dual
+        logger.debug(
+            "working set: %d active, gap %.3e (tol %.3e)", active.sum(), gap, tol_abs
+        )
+        if gap <= tol_abs:
+            break
+        size = min(n_sources, max(ws_size, 2 * int(active.sum())))
+        score = ratio.copy()
+        score[active] = np.inf
+        n_candidates = int(np.sum(score > 0))
+        size = min(size, max(n_candidates, 1))
+        ws = np.sort(np.argpartition(-score, size - 1)[:size])
+        ws_cols = (ws[:, None] * n_orient + np.arange(n_orient)).ravel()
+        X_ws = np.ascontiguousarray(X[ws_cols])
+        X_ws, _, epochs, sub_gap = _bcd_subproblem(
+            np.ascontiguousarray(gain[:, ws_cols]),
+            data,
+            X_ws,
+            pen[ws],
+            lipschitz[ws],
+            n_orient,
+            penalty,
+            max(tol_abs * 0.3, 0.1 * gap) if size < n_sources else tol_abs,
+            max(max_iter - n_iter, 1),
+        )
+        n_iter += epochs
+        X[:] = 0.0
+        X[ws_cols] = X_ws
+        if size == n_sources and sub_gap <= tol_abs:
+            gap = sub_gap
+            break
+        if n_iter >= max_iter:
+            gap = _duality_gap(gain, data, X, alpha, n_orient, penalty, weights)[0]
+            break
+    if warn and gap > tol_abs:
+        warnings.warn(
+            f"The sparse solver did not converge: duality gap {gap:.3e} > "
+            f"{tol_abs:.3e}. Increase max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return X, gap, n_iter
+
+
+def _solve_irmxne(
+    gain,
+    data,
+    alpha,
+    n_orient=1,
+    *,
+    n_reweightings=10,
+    X_init=None,
+    tol=1e-6,
+    max_iter=1000,
+    ws_size=10,
+    lipschitz=None,
+    warn=True,
+):
+    """Iteratively reweighted MxNE: an L2,0.5 penalty by reweighted L21 problems.
+
+    The first problem is MxNE; each next one weighs source ``g`` by
+    ``1 / (2 sqrt(||X_g||_F))`` from the previous solution (sources at zero
+    leave the model), which majorizes ``alpha * sum_g sqrt(||X_g||_F)``.
+
+    Returns
+    -------
+    X : array, shape (n_sources * n_orient, n_times)
+        The solution.
+    gap : float
+        Duality gap of the last weighted L21 problem.
+    n_iter : int
+        Number of reweighted problems solved.
+    """
+    if lipschitz is None:
+        lipschitz = _block_lipschitz(gain, n_orient)
+    weights = None
+    X = X_init
+    gap = np.inf
+    k = 0
+    for k in range(1, n_reweightings + 1):
+        X_prev = None if X is None else X.copy()
+        X, gap, _ = _solve_sparse(
+            gain,
+            data,
+            alpha,
+            n_orient,
+            "l21",
+            weights=weights,
+            X_init=X,
+            tol=tol,
+            max_iter=max_iter,
+            ws_size=ws_size,
+            lipschitz=lipschitz,
+            warn=warn,
+        )
+        norms = _block_norms(X, n_orient)
+        if not norms.any():
+            break
+        with np.errstate(divide="ignore"):
+            weights = np.where(norms > 0, 1.0 / (2.0 * np.sqrt(norms)), np.inf)
+        if X_prev is not None:
+            same_support = np.array_equal(
+                _block_norms(X_prev, n_orient) > 0, norms > 0
+            )
+            change = np.linalg.norm(X - X_prev) / max(np.linalg.norm(X), 1e-300)
+            if same_support and change < max(tol, 1e-6) ** 0.5:
+                break
+    return X, gap, k
+
+
+def _irmxne_objective(gain, data, X, alpha, n_orient):
+    """Objective ``0.5 ||M - GX||^2 + alpha * sum_g sqrt(||X_g||_F)``."""
+    residual = data - gain @ X
+    return 0.5 * float(np.sum(residual**2)) + alpha * float(
+        np.sum(np.sqrt(_block_norms(X, n_orient)))
+    )
+
+
+def _debias(gain, data, X, n_orient):
+    """Rescale each active source by a factor >= 1 that best fits the data.
+
+    Sparse penalties shrink amplitudes; a least-squares gain per active source
+    (one factor for the whole block, so orientations and waveforms stay) undoes
+    the shrinkage.
+    """
+    active = np.flatnonzero(_block_norms(X, n_orient) > 0)
+    if active.size == 0:
+        return X
+    X_blocks = _blocks(X, n_orient)
+    design = np.stack(
+        [
+            (gain[:, g * n_orient : (g + 1) * n_orient] @ X_blocks[g]).ravel()
+            for g in active
+        ],
+        axis=1,
+    )
+    gram = design.T @ design
+    target = design.T @ data.ravel()
+    step = 1.0 / max(np.linalg.eigvalsh(gram)[-1], 1e-300)
+    scale = np.ones(len(active))
+    # Projected gradient on {scale >= 1}: a small, convex problem.
+    for _ in range(1000):
+        new = np.maximum(scale - step * (gram @ scale - target), 1.0)
+        if np.max(np.abs(new - scale)) < 1e-8 * np.max(np.abs(new)):
+            scale = new
+            break
+        scale = new
+    X = X.copy()
+    _blocks(X, n_orient)[active] *= scale[:, None, None]
+    return X
+
+
+def _minimum_norm(gain, data, lambda2):
+    """L2 minimum-norm estimate ``G.T (G G.T + lambda2 * s I)^-1 M``.
+
+    ``s = trace(G G.T) / n_channels`` so that ``lambda2`` reads as 1 / SNR^2 as in
+    MNE, whatever the scale of the gain.
+
+    Returns
+    -------
+    X : array, shape (n_sources * n_orient, n_times)
+        The minimum-norm source estimate.
+    """
+    n_channels = gain.shape[0]
+    gram = gain @ gain.T
+    scale = np.trace(gram) / n_channels
+    kernel = np.linalg.solve(gram + lambda2 * scale * np.eye(n_channels), data)
+    return gain.T @ kernel
+
+
+def _time_pca(data, n_orient):
+    """Compress time by an SVD: ``data = U S Vh`` -> ``U S``, keeping ``Vh``.
+
+    L21 objectives are invariant to this rotation of the time axis, so solving
+    on ``U S`` and multiplying by ``Vh`` gives the same solution, faster.
+    """
+    if data.shape[1] <= data.shape[0]:
+        return data, None
+    U, s, Vh = np.linalg.svd(data, full_matrices=False)
+    keep = s > s[0] * 1e-12 if s.size else np.zeros(0, bool)
+    return U[:, keep] * s[keep], Vh[keep]

@@ -1,0 +1,24 @@
+"""Panel regression of multichannel EEG with interactive fixed effects.
+
+:class:`IFEPanelRegressor` (covariate effects + per-subject latent factors,
+rank selection, EM for missing data, Student-t IRLS),
+:class:`VonMisesFisherMixture` (spectral-direction states),
+:class:`TimeOfDayFeatures` (clock-time harmonics), the three-score held-out
+evaluation :func:`evaluate_heldout`, windowed log-power features
+:func:`log_power_features` and the Bai (2009) estimator :func:`fit_bai_ife`.
+"""
+
+from ._estimator import IFEPanelRegressor
+from ._evaluation import evaluate_heldout
+from ._features import TimeOfDayFeatures, log_power_features
+from ._ife import fit_bai_ife
+from ._vmf import VonMisesFisherMixture
+
+__all__ = [
+    "IFEPanelRegressor",
+    "TimeOfDayFeatures",
+    "VonMisesFisherMixture",
+    "evaluate_heldout",
+    "fit_bai_ife",
+    "log_power_features",
+]

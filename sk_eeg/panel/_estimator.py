@@ -1,0 +1,868 @@
+"""IFEPanelRegressor: multichannel panel regression with interactive fixed effects."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.metrics import r2_score
+from sklearn.utils import TransformerTags
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils import check_option, check_type, fill_doc, logger, use_log_level
+from ._ife import (
+    _accumulate_moments,
+    _eigh_desc,
+    _fold_codes,
+    _group_codes,
+    _impute_gaussian,
+    _resid_gram_raw,
+    _sum_cells,
+    _within_fit,
+)
+from ._rank import CRITERIA, _criteria_table, _cv_rank_errors, _max_rank, _select
+
+_ALL_CRITERIA = ("consensus",) + CRITERIA + ("cv",)
+
+
+def _column_names(estimator, n_features):
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        return [f"x{j}" for j in range(n_features)]
+    return [str(n) for n in names]
+
+
+def _subject_level_columns(X, codes, n_groups):
+    """Columns whose observed values are constant within every subject."""
+    mask = np.ones(X.shape[1], dtype=bool)
+    for g in range(n_groups):
+        block = X[codes == g]
+        observed = ~np.isnan(block)
+        hi = np.where(observed, block, -np.inf).max(0)
+        lo = np.where(observed, block, np.inf).min(0)
+        varies = observed.any(0) & (hi - lo > 1e-12 * np.maximum(np.abs(hi), 1.0))
+        mask &= ~varies
+    return mask
+
+
+def _subject_table(X, codes, n_groups):
+    """Per-subject value of subject-level columns (NaN when never observed)."""
+    table = np.full((n_groups, X.shape[1]), np.nan)
+    for g in range(n_groups):
+        block = X[codes == g]
+        observed = ~np.isnan(block)
+        any_obs = observed.any(0)
+        table[g, any_obs] = np.nanmax(block[:, any_obs], axis=0)
+    return table
+
+
+def _between_fit(intercepts, table, max_iter=200, tol=1e-8):
+    """Regress subject intercepts on subject-level covariates across subjects.
+
+    Model ``mu_g = m0 + C_a a_g + u_g`` with ``u_g ~ N(0, diag(psi))`` and, for
+    subjects whose covariates are missing, ``a_g ~ N(m_a, S_a)``; the EM
+    replaces missing ``a_g`` by their posterior given ``mu_g``.
+
+    Returns
+    -------
+    intercept : array, shape (n_channels,)
+    coef : array, shape (n_channels, n_subject_covariates)
+    table_filled : array, shape (n_groups, n_subject_covariates)
+    a_mean, a_cov : arrays
+        The fitted covariate model (for prediction with missing values).
+    """
+    n_groups, n_cov = table.shape
+    miss = np.isnan(table)
+    filled = np.where(miss, np.nanmean(table, axis=0), table)
+    coef = np.zeros((intercepts.shape[1], n_cov))
+    intercept = intercepts.mean(0)
+    for _ in range(max_iter):
+        a_mean = filled.mean(0)
+        dev = filled - a_mean
+        a_cov = dev.T @ dev / n_groups
+        if miss.any():
+            psi = np.maximum(((intercepts - intercept - filled @ coef.T) ** 2).mean(0), 1e-12)
+            filled_new, (rows, covs) = _impute_gaussian(
+                np.where(miss, np.nan, table),
+                intercepts - intercept,
+                coef,
+                np.diag(1.0 / psi),
+                a_mean,
+                a_cov + 1e-9 * np.eye(n_cov),
+            )
+        else:
+            filled_new, rows, covs = filled, np.array([], dtype=int), None
+        design = np.column_stack([np.ones(n_groups), filled_new])
+        normal = design.T @ design
+        if rows.size:
+            normal[1:, 1:] += covs.sum(0)
+        sol = np.linalg.solve(normal, design.T @ intercepts)
+        new_intercept, new_coef = sol[0], sol[1:].T
+        change = np.max(np.abs(new_coef - coef), initial=0.0) + np.max(
+            np.abs(filled_new - filled), initial=0.0
+        )
+        intercept, coef, filled = new_intercept, new_coef, filled_new
+        if not miss.any() or change < tol:
+            break
+    a_mean = filled.mean(0)
+    dev = filled - a_mean
+    a_cov = dev.T @ dev / n_groups
+    return intercept, coef, filled, a_mean, a_cov
+
+
+@fill_doc
+class IFEPanelRegressor(RegressorMixin, BaseEstimator):
+    r"""Panel regression of multichannel signals with interactive fixed effects.
+
+    For subject ``g`` and time ``t`` the ``p`` channels follow
+
+    .. math:: y_t = \mu_g + C x_t + \Lambda_g f_t + \varepsilon_t
+
+    with per-subject intercepts :math:`\mu_g` and loadings :math:`\Lambda_g`
+    (``p x r_g``), latent factors :math:`f_t` and per-channel covariate
+    effects :math:`C` pooled over subjects. Covariates that vary within
+    subjects (time of day, spectral state) are estimated by pooled
+    within-subject least squares; covariates that are constant within every
+    subject (sex, age, task) are collinear with :math:`\mu_g` and are
+    estimated across subjects, by regressing the intercepts on them
+    (:math:`\mu_g = \mu_0 + C_a a_g + u_g`). The latent factors are
+    normalised to be orthogonal to the covariates within each subject
+    (:math:`F_g' X_g = 0`): with free factors and covariates shared by all
+    channels, this is what identifies :math:`C`. The least-squares solution
+    is then closed form, and is computed from ``p x p`` Gram matrices
+    accumulated in streaming passes (never an SVD of the ``p x T`` residual):
+    :math:`\Lambda_g` holds the leading eigenvectors of subject ``g``'s
+    residual Gram matrix.
+
+    Missing responses (NaN in ``y``) are filled by EM with the current
+    low-rank fit (as in Gobillon & Magnac 2016 and ``fect``); missing
+    time-varying covariates are replaced by their posterior expectation under
+    ``x_t ~ N(m, S)`` and ``y_t | x_t ~ N(mu_g + C x_t, Psi_g)`` (``Psi_g``
+    the subject's residual covariance) with the posterior covariance added to
+    the normal equations; missing subject-level covariates get the same
+    treatment at the subject level, given the subject's intercept. With
+    ``robust='t'``, multivariate Student-t errors are fitted by iteratively
+    reweighted least squares (one weight per time point, so the Gram form
+    is kept).
+
+    Parameters
+    ----------
+    n_factors : int | 'auto'
+        Number of latent factors per subject; ``'auto'`` chooses it for each
+        subject with ``factor_criterion`` among ``0..max_factors``.
+    factor_criterion : str
+        ``'consensus'`` (default: median of the ED, GR and IC_p1 choices),
+        ``'gr'`` (Ahn-Horenstein growth ratio), ``'er'`` (eigenvalue ratio),
+        ``'ed'`` (Onatski edge distribution), Bai-Ng ``'ic1'``, ``'ic2'``,
+        ``'ic3'``, ``'pc1'``, ``'pc2'``, ``'pc3'``, or ``'cv'``
+        (leave-one-channel-out prediction error on ``n_folds`` contiguous time
+        blocks). All criteria are computed and stored in ``rank_criteria_``
+        and ``rank_selection_`` whatever the choice. With small ``p`` and
+        noise correlated across channels (volume conduction) the Bai-Ng
+        criteria run to ``max_factors``; ED/GR and the consensus do not.
+    max_factors : int
+        Largest rank considered (capped at ``min(p, T_g) - 2``).
+    n_folds : int
+        Time blocks per subject for ``factor_criterion='cv'``.
+    robust : None | 't'
+        ``'t'`` fits multivariate Student-t errors by IRLS.
+    t_dof : float
+        Degrees of freedom of the Student-t errors.
+    max_iter : int
+        Maximum EM / IRLS iterations (only used with missing values or
+        ``robust='t'``; otherwise the fit is one pass).
+    tol : float
+        Relative change of the coefficients and imputed values that stops the
+        iterations.
+    chunk_size : int
+        Samples read at a time when accumulating Gram matrices (bounds the
+        memory used on memory-mapped data).
+    %(random_state)s
+        The estimator is deterministic; the argument is kept for pipelines.
+    %(verbose)s
+
+    Attributes
+    ----------
+    coef_ : array, shape (n_channels, n_features)
+        Covariate effects per channel (time-varying columns from pooled
+        within-subject least squares, subject-level columns from the
+        between-subject regression; 0 when not identified).
+    intercept_ : array, shape (n_channels,)
+        Population intercept (used for subjects not seen in ``fit``).
+    groups_ : array, shape (n_groups,)
+        Subject labels (a single ``0`` when ``groups=None``).
+    group_intercepts_ : array, shape (n_groups, n_channels)
+        Per-subject intercepts :math:`\mu_g`.
+    group_means_ : array, shape (n_groups, n_channels)
+        Per-subject training means of ``y`` (the baseline of the held-out
+        scores).
+    loadings_ : list of array, shape (n_channels, n_factors_[g])
+        Orthonormal loadings per subject.
+    n_factors_ : array of int, shape (n_groups,)
+        Rank per subject.
+    eigenvalues_ : array, shape (n_groups, n_channels)
+        Eigenvalues of each subject's residual Gram matrix divided by its
+        number of samples (the scree).
+    rank_criteria_ : dict
+        Subject label -> DataFrame of every criterion over ranks
+        ``0..kmax`` (rows).
+    rank_selection_ : DataFrame
+        Rank chosen by every criterion (columns) for every subject (rows).
+    subject_level_ : array of bool, shape (n_features,)
+        Columns constant within every subject.
+    noise_variance_ : array, shape (n_groups, n_channels)
+        Idiosyncratic variance per subject and channel.
+    weights_ : array, shape (n_samples,) | None
+        Student-t weights of the training samples (``robust='t'``).
+    n_iter_ : int
+        EM / IRLS iterations run.
+    n_features_in_ : int
+        Number of covariates.
+    feature_names_in_ : array of str
+        Covariate names when ``X`` was a DataFrame.
+
+    See Also
+    --------
+    VonMisesFisherMixture : Spectral-state posteriors to use as covariates.
+    TimeOfDayFeatures : Clock-time harmonics to use as covariates.
+    sk_eeg.panel.evaluate_heldout : The three held-out scores per subject.
+
+    Notes
+    -----
+    ``predict(X, groups)`` is the covariate-only prediction (factors at their
+    mean, zero): it never looks at the held-out responses, and ``score`` is
+    its :math:`R^2`. ``transform(X, y, groups)`` returns factor scores
+    :math:`\hat f_t = \Lambda_g'(y_t - \mu_g - C x_t)`, as
+    ``PLSRegression.transform(X, y)`` uses ``y``; ``reconstruct(X, y, groups)``
+    adds :math:`\Lambda_g \hat f_t` to the prediction, which is the original
+    code's "test" reconstruction and uses the held-out ``y``.
+
+    With regressors that vary over channels and time (Bai 2009) use
+    :func:`sk_eeg.panel.fit_bai_ife`.
+
+    References
+    ----------
+    .. [1] Bai, J. (2009). Panel data models with interactive fixed effects.
+       Econometrica 77(4), 1229-1279.
+    .. [2] Bai, J. & Ng, S. (2002). Determining the number of factors in
+       approximate factor models. Econometrica 70(1), 191-221.
+    .. [3] Ahn, S. C. & Horenstein, A. R. (2013). Eigenvalue ratio test for
+       the number of factors. Econometrica 81(3), 1203-1227.
+    .. [4] Gobillon, L. & Magnac, T. (2016). Regional policy evaluation:
+       interactive fixed effects and synthetic controls. Review of Economics
+       and Statistics 98(3), 535-551.
+
+    Examples
+    --------
+    >>> from sk_eeg.datasets import make_panel_factors
+    >>> from sk_eeg.panel import IFEPanelRegressor
+    >>> data = make_panel_factors(n_subjects=4, n_times=300, random_state=0)
+    >>> model = IFEPanelRegressor().fit(data.X, data.y, groups=data.groups)
+    >>> model.n_factors_.tolist()
+    [3, 3, 3, 3]
+    """
+
+    def __init__(
+        self,
+        n_factors="auto",
+        factor_criterion="consensus",
+        max_factors=8,
+        n_folds=5,
+        robust=None,
+        t_dof=4.0,
+        max_iter=100,
+        tol=1e-6,
+        chunk_size=65536,
+        random_state=None,
+        verbose=None,
+    ):
+        self.n_factors = n_factors
+        self.factor_criterion = factor_criterion
+        self.max_factors = max_factors
+        self.n_folds = n_folds
+        self.robust = robust
+        self.t_dof = t_dof
+        self.max_iter = max_iter
+        self.tol = tol
+        self.chunk_size = chunk_size
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.transformer_tags = TransformerTags()
+        return tags
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        if not (isinstance(self.n_factors, str) and self.n_factors == "auto"):
+            check_type(self.n_factors, "int", "n_factors", "int or 'auto'")
+            if self.n_factors < 0:
+                raise ValueError(
+                    f"n_factors must be >= 0 or 'auto', got {self.n_factors}."
+                )
+        check_option("factor_criterion", self.factor_criterion, _ALL_CRITERIA)
+        check_type(self.max_factors, "int", "max_factors")
+        if self.max_factors < 0:
+            raise ValueError(f"max_factors must be >= 0, got {self.max_factors}.")
+        check_type(self.n_folds, "int", "n_folds")
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds must be >= 2, got {self.n_folds}.")
+        check_option("robust", self.robust, (None, "t"))
+        check_type(self.t_dof, "numeric", "t_dof")
+        if self.t_dof <= 0:
+            raise ValueError(f"t_dof must be > 0, got {self.t_dof}.")
+        check_type(self.max_iter, "int", "max_iter")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}.")
+        check_type(self.tol, "numeric", "tol")
+        check_type(self.chunk_size, "int", "chunk_size")
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}.")
+
+    def _validate_xy(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            validate_separately=(
+                {"dtype": np.float64, "ensure_all_finite": "allow-nan",
+                 "ensure_min_samples": 2},
+                {"dtype": np.float64, "ensure_all_finite": "allow-nan",
+                 "ensure_2d": False},
+            ),
+        )
+        if y.ndim not in (1, 2):
+            raise ValueError(
+                f"y must have shape (n_samples,) or (n_samples, n_channels), got "
+                f"{y.shape}."
+            )
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"X and y have different numbers of samples: {X.shape[0]} and "
+                f"{y.shape[0]}."
+            )
+        if np.isinf(y).any():
+            raise ValueError("Input y contains infinity; mark missing cells as NaN.")
+        if np.isinf(X).any():
+            raise ValueError("Input X contains infinity; mark missing values as NaN.")
+        Y = y.reshape(y.shape[0], -1)
+        empty = np.isnan(Y).all(0)
+        if empty.any():
+            raise ValueError(
+                f"y has no observed value in channel(s) {np.flatnonzero(empty)[:10]}; "
+                "drop those channels."
+            )
+        empty_x = np.isnan(X).all(0)
+        if empty_x.any():
+            raise ValueError(
+                f"X column(s) {np.flatnonzero(empty_x)[:10]} are entirely missing; "
+                "drop them."
+            )
+        return X, y, Y
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y, groups=None):
+        """Fit the panel model.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_samples, n_features)
+            Covariates; NaN marks missing values.
+        y : array-like, shape (n_samples,) or (n_samples, n_channels)
+            Responses (e.g. log band power per channel); NaN marks missing
+            cells.
+        groups : array-like, shape (n_samples,) | None
+            Subject of each sample; None treats all samples as one subject.
+            Samples of a subject must be in time order (for the CV folds).
+
+        Returns
+        -------
+        self : IFEPanelRegressor
+            The fitted estimator.
+        """
+        self._check_params()
+        X, y, Y = self._validate_xy(X, y, reset=True)
+        with use_log_level(self.verbose):
+            return self._fit(X, y, Y, groups)
+
+    def _fit(self, X, y, Y, groups):
+        n_samples, n_channels = Y.shape
+        codes, labels = _group_codes(groups, n_samples)
+        n_groups = labels.size
+        counts = np.bincount(codes, minlength=n_groups)
+        if counts.min() < 2:
+            raise ValueError(
+                f"Subject {labels[np.argmin(counts)]!r} has {counts.min()} sample; "
+                "each subject needs at least 2 samples."
+            )
+        names = _column_names(self, X.shape[1])
+        subject_level = _subject_level_columns(X, codes, n_groups)
+        table = _subject_table(X[:, subject_level], codes, n_groups)
+        Xt = X[:, ~subject_level]
+        names_t = [n for n, s in zip(names, subject_level) if not s]
+
+        miss_y = np.isnan(Y)
+        miss_x = np.isnan(Xt)
+        has_miss_y, has_miss_x = miss_y.any(), miss_x.any()
+        iterative = has_miss_y or has_miss_x or self.robust == "t"
+        if has_miss_y:
+            Y = Y.copy()
+            chan_mean = np.nanmean(Y, axis=0)
+            for g in range(n_groups):
+                block = Y[codes == g]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    gmean = np.nanmean(block, axis=0)
+                gmean = np.where(np.isnan(gmean), chan_mean, gmean)
+                Y[codes == g] = np.where(np.isnan(block), gmean, block)
+        x_mean = np.nanmean(Xt, axis=0) if Xt.shape[1] else np.zeros(0)
+        x_cov = _nan_cov(Xt) if Xt.shape[1] else np.zeros((0, 0))
+        if has_miss_x:
+            Xt = np.where(miss_x, x_mean, Xt)
+        post = (np.array([], dtype=int), np.zeros((0,) + (Xt.shape[1],) * 2))
+
+        use_cv = self.factor_criterion == "cv"
+        n_folds = self.n_folds if use_cv else 1
+        folds = _fold_codes(codes, n_groups, n_folds)
+        cells = codes * n_folds + folds
+        cell_group = np.repeat(np.arange(n_groups), n_folds)
+        weights = None
+        prev = None
+        self.n_iter_ = 0
+        for it in range(1, self.max_iter + 1):
+            self.n_iter_ = it
+            mom_cells = _accumulate_moments(
+                Y, Xt, cells, n_groups * n_folds, weights, self.chunk_size
+            )
+            rows, covs = post
+            if rows.size:
+                w_rows = 1.0 if weights is None else weights[rows][:, None, None]
+                np.add.at(mom_cells["sxx"], cells[rows], w_rows * covs)
+            state = self._solve(mom_cells, cell_group, n_groups, n_folds, names_t)
+            if not iterative:
+                break
+            coef, mu, loadings = state["coef"], state["mu"], state["loadings"]
+            fitted = mu[codes] + Xt @ coef.T
+            resid = Y - fitted
+            low = np.zeros_like(resid)
+            for g in range(n_groups):
+                sel = codes == g
+                lam = loadings[g]
+                low[sel] = resid[sel] @ lam @ lam.T
+            current = [coef.ravel(), mu.ravel()]
+            if has_miss_y:
+                Y[miss_y] = (fitted + low)[miss_y]
+                current.append(Y[miss_y])
+            if has_miss_x:
+                Xt, post = self._impute_time_covariates(
+                    np.where(miss_x, np.nan, Xt), Y, codes, state, x_mean, x_cov
+                )
+                x_mean, x_cov = _moments_with_posterior(Xt, post)
+                current.append(Xt[miss_x])
+            if self.robust == "t":
+                idio = resid - low
+                weights = self._t_weights(idio, codes, n_groups, weights)
+                current.append(weights)
+            current = np.concatenate(current)
+            if prev is not None:
+                change = np.linalg.norm(current - prev) / max(
+                    np.linalg.norm(prev), np.finfo(float).tiny
+                )
+                logger.info("IFE iteration %d: relative change %.3g", it, change)
+                if change < self.tol:
+                    break
+            prev = current
+        else:
+            if iterative and self.max_iter > 1:
+                warnings.warn(
+                    f"IFEPanelRegressor did not converge in max_iter={self.max_iter} "
+                    "iterations; increase max_iter or tol.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        self._store(state, labels, subject_level, table, names)
+        self.weights_ = weights
+        self.covariate_mean_ = x_mean
+        self.covariate_cov_ = x_cov
+        self._y_1d = y.ndim == 1
+        return self
+
+    def _solve(self, mom_cells, cell_group, n_groups, n_folds, names_t):
+        """Within fit, rank selection and loadings from cell moments."""
+        mom = _sum_cells(mom_cells, cell_group, n_groups)
+        coef, mu, grams = _within_fit(mom, names_t)
+        n_channels = grams.shape[1]
+        counts = mom["w"]
+        loadings, ranks, tables, eigvals = [], [], [], []
+        for g in range(n_groups):
+            n_g = max(int(round(counts[g])), 1)
+            vals, vecs = _eigh_desc(grams[g])
+            kmax = _max_rank(n_channels, n_g, self.max_factors)
+            table = _criteria_table(vals, n_channels, n_g, kmax)
+            if n_folds > 1:
+                cells = np.flatnonzero(cell_group == g)
+                sub = {k: v[cells] for k, v in mom_cells.items()}
+                tests = _resid_gram_raw(sub, coef, np.repeat(mu[g][None], cells.size, 0))
+                trains = [grams[g] - t for t in tests]
+                table["cv"] = _cv_rank_errors(trains, list(tests), kmax)
+            if self.n_factors == "auto":
+                rank = _select(table, self.factor_criterion)
+                if rank == self.max_factors > 0:
+                    logger.warning(
+                        "Subject %d: the chosen rank %d is the largest considered; "
+                        "increase max_factors.",
+                        g,
+                        rank,
+                    )
+            else:
+                rank = self.n_factors
+                if rank > n_channels:
+                    raise ValueError(
+                        f"n_factors={rank} exceeds the number of channels "
+                        f"({n_channels}); use at most {n_channels}."
+                    )
+            loadings.append(vecs[:, :rank])
+            ranks.append(rank)
+            tables.append(table)
+            eigvals.append(vals / n_g)
+        return {
+            "coef": coef,
+            "mu": mu,
+            "grams": grams,
+            "counts": counts,
+            "loadings": loadings,
+            "ranks": np.array(ranks, dtype=int),
+            "tables": tables,
+            "eigvals": np.array(eigvals),
+            "ybar": mom["sy"] / np.maximum(counts, 1e-300)[:, None],
+        }
+
+    def _impute_time_covariates(self, Xt_nan, Y, codes, state, x_mean, x_cov):
+        coef, mu, grams, counts = (
+            state["coef"], state["mu"], state["grams"], state["counts"],
+        )
+        filled = Xt_nan.copy()
+        rows_all, covs_all = [], []
+        for g in range(mu.shape[0]):
+            sel = np.flatnonzero(codes == g)
+            if not np.isnan(Xt_nan[sel]).any():
+                continue
+            psi = grams[g] / max(counts[g], 1.0)
+            psi_inv = np.linalg.pinv(psi + 1e-9 * np.trace(psi) / psi.shape[0])
+            out, (rows, covs) = _impute_gaussian(
+                Xt_nan[sel], Y[sel] - mu[g], coef, psi_inv, x_mean, x_cov
+            )
+            filled[sel] = out
+            rows_all.append(sel[rows])
+            covs_all.append(covs)
+        rows = np.concatenate(rows_all) if rows_all else np.array([], dtype=int)
+        covs = (
+            np.concatenate(covs_all)
+            if covs_all
+            else np.zeros((0,) + (Xt_nan.shape[1],) * 2)
+        )
+        return filled, (rows, covs)
+
+    def _t_weights(self, idio, codes, n_groups, weights):
+        n_channels = idio.shape[1]
+        w = np.ones(idio.shape[0]) if weights is None else weights
+        sq = idio**2
+        delta = np.zeros(idio.shape[0])
+        for g in range(n_groups):
+            sel = codes == g
+            sigma2 = (w[sel, None] * sq[sel]).sum(0) / w[sel].sum()
+            sigma2 = np.maximum(sigma2, 1e-12 * max(sigma2.max(), 1e-300))
+            delta[sel] = (sq[sel] / sigma2).sum(1)
+        return (self.t_dof + n_channels) / (self.t_dof + delta)
+
+    def _store(self, state, labels, subject_level, table, names):
+        n_groups = labels.size
+        mu = state["mu"]
+        n_channels = mu.shape[1]
+        coef = np.zeros((n_channels, subject_level.size))
+        coef[:, ~subject_level] = state["coef"]
+        n_subject_cov = int(subject_level.sum())
+        self.subject_covariate_mean_ = np.zeros(n_subject_cov)
+        self.subject_covariate_cov_ = np.zeros((n_subject_cov, n_subject_cov))
+        if n_subject_cov == 0:
+            intercept = mu.mean(0)
+        elif n_groups < n_subject_cov + 2:
+            cols = [n for n, s in zip(names, subject_level) if s]
+            if n_groups > 1:
+                raise ValueError(
+                    f"X columns {cols} are constant within subjects; estimating "
+                    f"their effects needs at least {n_subject_cov + 2} subjects, "
+                    f"got {n_groups}. Drop them or pass more subjects."
+                )
+            warnings.warn(
+                f"X columns {cols} are constant within the single subject: their "
+                "effects are not identified and are set to 0. Pass groups to "
+                "estimate them across subjects.",
+                UserWarning,
+                stacklevel=4,
+            )
+            intercept = mu.mean(0)
+        else:
+            intercept, coef_a, table, a_mean, a_cov = _between_fit(mu, table)
+            coef[:, subject_level] = coef_a
+            self.subject_covariate_mean_ = a_mean
+            self.subject_covariate_cov_ = a_cov
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.groups_ = labels
+        self.group_intercepts_ = mu
+        self.group_means_ = state["ybar"]
+        self.subject_covariates_ = table
+        self.subject_level_ = subject_level
+        self.loadings_ = state["loadings"]
+        self.n_factors_ = state["ranks"]
+        self.eigenvalues_ = state["eigvals"]
+        crit = ["consensus"] + list(state["tables"][0].keys())
+        self.rank_criteria_ = {
+            label: pd.DataFrame(tab, index=pd.RangeIndex(len(tab["gr"]), name="rank"))
+            for label, tab in zip(labels, state["tables"])
+        }
+        self.rank_selection_ = pd.DataFrame(
+            [[_select(tab, c) for c in crit] for tab in state["tables"]],
+            index=pd.Index(labels, name="group"),
+            columns=crit,
+        )
+        noise = np.empty((n_groups, n_channels))
+        for g in range(n_groups):
+            lam = state["loadings"][g]
+            proj = np.eye(n_channels) - lam @ lam.T
+            resid = proj @ state["grams"][g] @ proj
+            noise[g] = np.diag(resid) / max(state["counts"][g], 1.0)
+        self.noise_variance_ = noise
+
+    # ----------------------------------------------------------------- predict
+    def _group_index(self, groups, n_samples):
+        """Index of each sample's subject in ``groups_`` (-1: unknown)."""
+        if groups is None:
+            return np.full(n_samples, -1)
+        groups = np.asarray(groups)
+        if groups.shape != (n_samples,):
+            raise ValueError(
+                f"groups must have one subject id per sample ({n_samples}), got "
+                f"shape {groups.shape}."
+            )
+        lookup = {label: i for i, label in enumerate(self.groups_.tolist())}
+        return np.array([lookup.get(g, -1) for g in groups.tolist()], dtype=np.intp)
+
+    def _covariate_prediction(self, X, idx):
+        sl = self.subject_level_
+        Xt = X[:, ~sl]
+        if np.isnan(Xt).any():
+            Xt, _ = _impute_gaussian(
+                Xt, None, None, None, self.covariate_mean_, self.covariate_cov_
+            )
+        pred = Xt @ self.coef_[:, ~sl].T
+        known = idx >= 0
+        out = np.empty_like(pred)
+        out[known] = pred[known] + self.group_intercepts_[idx[known]]
+        if (~known).any():
+            Xa = X[~known][:, sl]
+            if np.isnan(Xa).any():
+                Xa, _ = _impute_gaussian(
+                    Xa,
+                    None,
+                    None,
+                    None,
+                    self.subject_covariate_mean_,
+                    self.subject_covariate_cov_,
+                )
+            out[~known] = pred[~known] + self.intercept_ + Xa @ self.coef_[:, sl].T
+        return out
+
+    def predict(self, X, groups=None):
+        """Covariate-only prediction (factors at zero; ``y`` is never used).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_samples, n_features)
+            Covariates; missing values get their expectation given the others.
+        groups : array-like, shape (n_samples,) | None
+            Subject of each sample. Known subjects use their own intercept;
+            unknown subjects (and ``groups=None``) the population intercept
+            plus the subject-level covariate effects.
+
+        Returns
+        -------
+        y_pred : array, shape (n_samples,) or (n_samples, n_channels)
+            Predicted responses.
+        """
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"
+        )
+        idx = self._group_index(groups, X.shape[0])
+        if groups is None and self.groups_.size == 1:
+            idx[:] = 0
+        pred = self._covariate_prediction(X, idx)
+        return pred.ravel() if self._y_1d else pred
+
+    def _scores(self, X, y, groups):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"
+        )
+        Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
+        if Y.shape[1] != self.group_intercepts_.shape[1]:
+            raise ValueError(
+                f"y has {Y.shape[1]} channels, the model was fitted on "
+                f"{self.group_intercepts_.shape[1]}."
+            )
+        idx = self._group_index(groups, X.shape[0])
+        if groups is None and self.groups_.size == 1:
+            idx[:] = 0
+        if (idx < 0).any():
+            bad = np.asarray(groups)[idx < 0][0]
+            raise ValueError(
+                f"Subject {bad!r} was not seen in fit: its loadings are unknown. "
+                "Factor scores need a fitted subject (pass groups seen in fit)."
+            )
+        base = self._covariate_prediction(X, idx)
+        resid = Y - base
+        width = int(self.n_factors_.max(initial=0))
+        scores = np.zeros((X.shape[0], width))
+        for g in np.unique(idx):
+            sel = np.flatnonzero(idx == g)
+            lam = self.loadings_[g]
+            r = lam.shape[1]
+            block = resid[sel]
+            miss = np.isnan(block)
+            scores[sel, :r] = np.where(miss, 0.0, block) @ lam
+            for row in np.flatnonzero(miss.any(1)):
+                obs = ~miss[row]
+                sol, *_ = np.linalg.lstsq(lam[obs], block[row, obs], rcond=None)
+                scores[sel[row], :r] = sol
+        return scores, base, idx
+
+    def transform(self, X, y=None, groups=None):
+        """Factor scores of observed responses, like ``PLSRegression.transform``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_samples, n_features)
+            Covariates.
+        y : array-like, shape (n_samples,) or (n_samples, n_channels) | None
+            Responses (NaN cells are skipped by least squares). Without
+            ``y`` the result is the covariate-only expectation of the scores,
+            which is 0: the factors are orthogonal to the covariates by
+            construction (so ``transform(X)`` is consistent with
+            :meth:`predict`).
+        groups : array-like, shape (n_samples,) | None
+            Subject of each sample (must be subjects seen in ``fit``; None
+            only when ``fit`` had one subject).
+
+        Returns
+        -------
+        scores : array, shape (n_samples, max(n_factors_))
+            :math:`\\hat f_t = \\Lambda_g'(y_t - \\mu_g - C x_t)`; columns
+            beyond a subject's rank are zero.
+        """
+        if y is None:
+            check_is_fitted(self)
+            X = validate_data(
+                self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"
+            )
+            return np.zeros((X.shape[0], int(self.n_factors_.max(initial=0))))
+        return self._scores(X, y, groups)[0]
+
+    def fit_transform(self, X, y, groups=None):
+        """Fit, then return the factor scores of the training responses.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_samples, n_features)
+            Covariates.
+        y : array-like, shape (n_samples,) or (n_samples, n_channels)
+            Responses.
+        groups : array-like, shape (n_samples,) | None
+            Subject of each sample.
+
+        Returns
+        -------
+        scores : array, shape (n_samples, max(n_factors_))
+            ``fit(X, y, groups).transform(X, y, groups)``.
+        """
+        return self.fit(X, y, groups).transform(X, y, groups)
+
+    def reconstruct(self, X, y, groups=None):
+        """Reconstruct responses from covariates plus factors fitted on ``y``.
+
+        This is the original code's held-out "prediction": the factor scores
+        are estimated from the same ``y`` that is reconstructed, so its
+        :math:`R^2` measures how stable the loadings are, not how well the
+        covariates predict. See :func:`sk_eeg.panel.evaluate_heldout`.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_samples, n_features)
+            Covariates.
+        y : array-like, shape (n_samples,) or (n_samples, n_channels)
+            Observed responses.
+        groups : array-like, shape (n_samples,) | None
+            Subject of each sample (seen in ``fit``).
+
+        Returns
+        -------
+        y_rec : array, shape like ``y``
+            Covariate prediction plus :math:`\\Lambda_g \\hat f_t`.
+        """
+        scores, base, idx = self._scores(X, y, groups)
+        out = base.copy()
+        for g in np.unique(idx):
+            sel = idx == g
+            lam = self.loadings_[g]
+            out[sel] += scores[sel, : lam.shape[1]] @ lam.T
+        return out.ravel() if self._y_1d else out
+
+    def score(self, X, y, groups=None, sample_weight=None):
+        """Held-out :math:`R^2` of the covariate-only prediction.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_samples, n_features)
+            Covariates.
+        y : array-like, shape (n_samples,) or (n_samples, n_channels)
+            True responses.
+        groups : array-like, shape (n_samples,) | None
+            Subject of each sample (see :meth:`predict`).
+        sample_weight : array-like, shape (n_samples,) | None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            :math:`R^2` averaged over channels (never uses ``y`` to predict).
+        """
+        return r2_score(y, self.predict(X, groups), sample_weight=sample_weight)
+
+
+def _nan_cov(X):
+    """Covariance of the observed pairs of columns (pairwise deletion)."""
+    n_features = X.shape[1]
+    mean = np.nanmean(X, axis=0)
+    dev = np.where(np.isnan(X), 0.0, X - mean)
+    obs = (~np.isnan(X)).astype(float)
+    counts = np.maximum(obs.T @ obs, 1.0)
+    cov = dev.T @ dev / counts
+    return cov + 1e-12 * np.eye(n_features) * max(np.trace(cov), 1e-300)
+
+
+def _moments_with_posterior(Xt, post):
+    """Mean and covariance of completed covariates plus posterior spread."""
+    rows, covs = post
+    mean = Xt.mean(0)
+    dev = Xt - mean
+    cov = dev.T @ dev
+    if rows.size:
+        cov = cov + covs.sum(0)
+    return mean, cov / Xt.shape[0]
+

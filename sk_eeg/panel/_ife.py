@@ -1,0 +1,405 @@
+"""Interactive-fixed-effects numerics on Gram matrices.
+
+Model, for subject ``g`` and time ``t`` (``p`` channels, ``q`` covariates)::
+
+    y_t = mu_g + C x_t + L_g f_t + e_t
+
+Everything the estimator needs comes from per-subject sufficient statistics
+(weighted counts, sums and cross-products of ``[y_t, x_t]``), accumulated in
+streaming passes over the samples: a ``p x p`` residual Gram matrix replaces
+the SVD of the ``p x T`` residual. With time-level covariates (the same value
+for every channel) the per-channel effects ``C`` are identified only under a
+normalisation of the free factors; we use ``F_g' X_g = 0`` (the covariates act
+as observed factors, the latent factors describe what they leave), which makes
+the least-squares solution closed form: pooled within-subject OLS, then the
+eigendecomposition of each subject's residual Gram matrix.
+
+:func:`_bai_als` is the Bai (2009) estimator for regressors that vary over
+channels and time with one coefficient per regressor, again from Gram
+matrices only.
+"""
+
+import numpy as np
+
+
+def _group_codes(groups, n_samples):
+    """Integer codes and labels of ``groups`` (None: one group)."""
+    if groups is None:
+        return np.zeros(n_samples, dtype=np.intp), np.array([0])
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.shape[0] != n_samples:
+        raise ValueError(
+            f"groups must be a 1D array with one subject id per sample "
+            f"({n_samples}), got shape {groups.shape}."
+        )
+    labels, codes = np.unique(groups, return_inverse=True)
+    return codes.astype(np.intp), labels
+
+
+def _fold_codes(codes, n_groups, n_folds):
+    """Contiguous time blocks within each subject: fold index per sample."""
+    folds = np.zeros(codes.shape[0], dtype=np.intp)
+    for g in range(n_groups):
+        idx = np.flatnonzero(codes == g)
+        if idx.size:
+            folds[idx] = np.arange(idx.size) * n_folds // idx.size
+    return folds
+
+
+def _empty_moments(n_cells, n_channels, n_features):
+    return {
+        "w": np.zeros(n_cells),
+        "sy": np.zeros((n_cells, n_channels)),
+        "sx": np.zeros((n_cells, n_features)),
+        "syy": np.zeros((n_cells, n_channels, n_channels)),
+        "syx": np.zeros((n_cells, n_channels, n_features)),
+        "sxx": np.zeros((n_cells, n_features, n_features)),
+    }
+
+
+def _accumulate_moments(Y, X, cells, n_cells, weights=None, chunk_size=65536):
+    """Weighted sums and cross-products of ``[y, x]`` per cell, in chunks.
+
+    Parameters
+    ----------
+    Y : array, shape (n_samples, n_channels)
+        Responses (may be a memory map; read chunk by chunk).
+    X : array, shape (n_samples, n_features)
+        Covariates.
+    cells : array of int, shape (n_samples,)
+        Cell (subject, or subject x fold) of each sample.
+    n_cells : int
+        Number of cells.
+    weights : array, shape (n_samples,) | None
+        Per-sample weights (IRLS); None means 1.
+    chunk_size : int
+        Samples read at a time.
+
+    Returns
+    -------
+    moments : dict of arrays
+        ``w`` (n_cells,), ``sy``, ``sx``, ``syy``, ``syx``, ``sxx`` per cell.
+    """
+    n_samples, n_channels = Y.shape
+    mom = _empty_moments(n_cells, n_channels, X.shape[1])
+    order = np.argsort(cells, kind="stable")
+    bounds = np.searchsorted(cells[order], np.arange(n_cells + 1))
+    for c in range(n_cells):
+        idx_c = order[bounds[c] : bounds[c + 1]]
+        for start in range(0, idx_c.size, chunk_size):
+            idx = idx_c[start : start + chunk_size]
+            y = np.asarray(Y[idx], dtype=np.float64)
+            x = np.asarray(X[idx], dtype=np.float64)
+            w = np.ones(idx.size) if weights is None else weights[idx]
+            yw = y * w[:, None]
+            xw = x * w[:, None]
+            mom["w"][c] += w.sum()
+            mom["sy"][c] += yw.sum(0)
+            mom["sx"][c] += xw.sum(0)
+            mom["syy"][c] += yw.T @ y
+            mom["syx"][c] += yw.T @ x
+            mom["sxx"][c] += xw.T @ x
+    return mom
+
+
+def _sum_cells(mom, cell_to_group, n_groups):
+    """Add cell moments into group moments."""
+    out = {}
+    for key, val in mom.items():
+        acc = np.zeros((n_groups,) + val.shape[1:])
+        np.add.at(acc, cell_to_group, val)
+        out[key] = acc
+    return out
+
+
+def _centered(mom):
+    """Within-cell centred cross-products and means."""
+    w = np.maximum(mom["w"], np.finfo(float).tiny)
+    ybar = mom["sy"] / w[:, None]
+    xbar = mom["sx"] / w[:, None]
+    cyy = mom["syy"] - w[:, None, None] * ybar[:, :, None] * ybar[:, None, :]
+    cyx = mom["syx"] - w[:, None, None] * ybar[:, :, None] * xbar[:, None, :]
+    cxx = mom["sxx"] - w[:, None, None] * xbar[:, :, None] * xbar[:, None, :]
+    return ybar, xbar, cyy, cyx, cxx
+
+
+def _check_full_rank(cxx, names):
+    """Raise when the pooled within-subject covariate matrix is singular."""
+    if cxx.shape[0] == 0:
+        return
+    scale = np.sqrt(np.clip(np.diag(cxx), 0, None))
+    bad = scale <= 1e-12 * max(scale.max(), 1.0)
+    if bad.any():
+        cols = [names[i] for i in np.flatnonzero(bad)]
+        raise ValueError(
+            f"X columns {cols} do not vary within subjects; they cannot be "
+            "separated from the per-subject intercepts. Drop them or pass groups "
+            "so that they are estimated across subjects."
+        )
+    corr = cxx / np.outer(scale, scale)
+    eig = np.linalg.eigvalsh(corr)
+    if eig[0] < 1e-10 * eig[-1]:
+        vec = np.linalg.eigh(corr)[1][:, 0]
+        cols = [names[i] for i in np.flatnonzero(np.abs(vec) > 0.1)]
+        raise ValueError(
+            f"X columns {cols} are collinear within subjects (e.g. probabilities "
+            "that sum to one, or sin and cos of clock time with only two clock "
+            "times). Drop one of them."
+        )
+
+
+def _within_fit(mom, names):
+    """Pooled within-subject OLS of y on x and each subject's residual Gram.
+
+    Parameters
+    ----------
+    mom : dict
+        Per-subject moments (see :func:`_accumulate_moments`).
+    names : list of str
+        Covariate names, for error messages.
+
+    Returns
+    -------
+    coef : array, shape (n_channels, n_features)
+        Per-channel covariate effects (pooled over subjects).
+    intercepts : array, shape (n_groups, n_channels)
+        ``mu_g = ybar_g - C xbar_g``.
+    resid_grams : array, shape (n_groups, n_channels, n_channels)
+        ``sum_t (y_t - mu_g - C x_t)(...)'`` per subject.
+    """
+    ybar, xbar, cyy, cyx, cxx = _centered(mom)
+    pooled_xx = cxx.sum(0)
+    pooled_yx = cyx.sum(0)
+    n_features = pooled_xx.shape[0]
+    if n_features:
+        _check_full_rank(pooled_xx, names)
+        coef = np.linalg.solve(pooled_xx, pooled_yx.T).T
+    else:
+        coef = np.zeros((pooled_yx.shape[0], 0))
+    cross = cyx @ coef.T
+    grams = cyy - cross - np.swapaxes(cross, 1, 2) + coef @ cxx @ coef.T
+    grams = 0.5 * (grams + np.swapaxes(grams, 1, 2))
+    intercepts = ybar - xbar @ coef.T
+    return coef, intercepts, grams
+
+
+def _resid_gram_raw(mom, coef, mu):
+    """``sum_t (y_t - mu - C x_t)(...)'`` per cell from raw moments."""
+    szz = (
+        mom["syy"]
+        - mom["syx"] @ coef.T
+        - coef @ np.swapaxes(mom["syx"], 1, 2)
+        + coef @ mom["sxx"] @ coef.T
+    )
+    sz = mom["sy"] - mom["sx"] @ coef.T
+    gram = (
+        szz
+        - sz[:, :, None] * mu[:, None, :]
+        - mu[:, :, None] * sz[:, None, :]
+        + mom["w"][:, None, None] * mu[:, :, None] * mu[:, None, :]
+    )
+    return 0.5 * (gram + np.swapaxes(gram, 1, 2))
+
+
+def _eigh_desc(gram):
+    """Eigenvalues (descending) and eigenvectors of a symmetric matrix."""
+    vals, vecs = np.linalg.eigh(gram)
+    return vals[::-1], vecs[:, ::-1]
+
+
+def _impute_gaussian(X, Z, coef, psi_inv, mean, cov):
+    """Posterior means of missing covariates under a Gaussian model.
+
+    Model: ``x ~ N(mean, cov)`` and ``z | x ~ N(coef x, psi)`` where ``z`` is
+    the response minus its intercept. Missing entries of ``x`` get
+    ``E[x_m | x_o, z]``; observed entries are kept.
+
+    Parameters
+    ----------
+    X : array, shape (n, q)
+        Covariates with NaN for missing entries.
+    Z : array, shape (n, p) | None
+        Responses minus intercepts; None uses the covariate model only.
+    coef : array, shape (p, q)
+        Effects of ``x`` on ``z``.
+    psi_inv : array, shape (p, p)
+        Inverse residual covariance of ``z`` given ``x``.
+    mean : array, shape (q,)
+        Covariate mean.
+    cov : array, shape (q, q)
+        Covariate covariance.
+
+    Returns
+    -------
+    X_filled : array, shape (n, q)
+        Posterior means in the missing cells.
+    post_cov : array, shape (n_rows_with_missing, q, q) summed per row
+        Per-row posterior covariances (zeros on observed entries), summed
+        into an array of shape (n, q, q) only for rows with missing values;
+        returned as ``(rows, covs)``.
+    """
+    X = np.array(X, dtype=float, copy=True)
+    miss = np.isnan(X)
+    rows_missing = np.flatnonzero(miss.any(1))
+    covs = np.zeros((rows_missing.size, X.shape[1], X.shape[1]))
+    if rows_missing.size == 0:
+        return X, (rows_missing, covs)
+    patterns, inverse = np.unique(miss[rows_missing], axis=0, return_inverse=True)
+    ridge = 1e-9 * max(np.trace(cov) / max(cov.shape[0], 1), 1e-300)
+    for k, pattern in enumerate(patterns):
+        sel = rows_missing[inverse.ravel() == k]
+        m = np.flatnonzero(pattern)
+        o = np.flatnonzero(~pattern)
+        s_oo = cov[np.ix_(o, o)] + ridge * np.eye(o.size)
+        s_mo = cov[np.ix_(m, o)]
+        gain = np.linalg.solve(s_oo, s_mo.T).T if o.size else np.zeros((m.size, 0))
+        prior_mean = mean[m] + (X[np.ix_(sel, o)] - mean[o]) @ gain.T
+        prior_cov = cov[np.ix_(m, m)] - gain @ s_mo.T + ridge * np.eye(m.size)
+        prior_prec = np.linalg.inv(prior_cov)
+        if Z is None:
+            post_cov = prior_cov
+            post_mean = prior_mean
+        else:
+            c_m = coef[:, m]
+            c_o = coef[:, o]
+            resid = Z[sel] - X[np.ix_(sel, o)] @ c_o.T
+            post_prec = prior_prec + c_m.T @ psi_inv @ c_m
+            post_cov = np.linalg.inv(post_prec)
+            rhs = prior_mean @ prior_prec + resid @ psi_inv @ c_m
+            post_mean = rhs @ post_cov
+        X[np.ix_(sel, m)] = post_mean
+        pos = np.searchsorted(rows_missing, sel)
+        covs[np.ix_(pos, m, m)] = post_cov
+    return X, (rows_missing, covs)
+
+
+def _bai_als(grams, n_factors, *, beta_init=None, tol=1e-10, max_iter=10000):
+    """Bai (2009) interactive-fixed-effects estimator from Gram matrices.
+
+    Model ``Y = sum_k beta_k X_k + F L' + E`` for ``T x N`` panels (``N``
+    units, here channels). All the alternating least squares needs is the
+    ``(K + 1) N`` square Gram matrix of the stacked vectors
+    ``z_t = [y_t, x_t1, ..., x_tK]``, accumulated over time once; every
+    iteration then costs ``O(K^2 N^2 + N^3)`` whatever ``T``.
+
+    Parameters
+    ----------
+    grams : array, shape (n_groups, K + 1, K + 1, N, N)
+        ``grams[g, a, b] = sum_t z_ta z_tb'`` per group (block ``0`` is ``y``),
+        after any demeaning the caller wants (e.g. within-unit over time).
+        Each group has its own loadings; ``beta`` is shared.
+    n_factors : int or sequence of int
+        Rank per group.
+    beta_init : array, shape (K,) | None
+        Start; None uses pooled OLS.
+    tol : float
+        Stop when ``max |beta_new - beta| <= tol * (1 + max |beta|)``.
+    max_iter : int
+        Maximum number of iterations.
+
+    Returns
+    -------
+    beta : array, shape (K,)
+        Coefficients.
+    loadings : list of array, shape (N, r_g)
+        Orthonormal loadings per group (``L' L = I``).
+    n_iter : int
+        Iterations run.
+    """
+    grams = np.asarray(grams, dtype=float)
+    n_groups, kp1 = grams.shape[:2]
+    n_reg = kp1 - 1
+    ranks = np.broadcast_to(np.asarray(n_factors, dtype=int), (n_groups,))
+    # Traces used by the beta step: tr(S_ab) and tr(P S_ab).
+    tr_full = np.trace(grams, axis1=3, axis2=4).sum(0)
+    if beta_init is None:
+        beta = np.linalg.solve(tr_full[1:, 1:], tr_full[1:, 0])
+    else:
+        beta = np.asarray(beta_init, dtype=float).copy()
+    coefs = np.concatenate([[1.0], -beta])
+    loadings = []
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        loadings = []
+        normal = tr_full.copy()
+        for g in range(n_groups):
+            resid = np.einsum("a,b,abij->ij", coefs, coefs, grams[g])
+            _, vecs = _eigh_desc(0.5 * (resid + resid.T))
+            lam = vecs[:, : ranks[g]]
+            loadings.append(lam)
+            normal -= np.einsum("ik,abij,jk->ab", lam, grams[g], lam)
+        new_beta = np.linalg.solve(normal[1:, 1:], normal[1:, 0])
+        converged = np.max(np.abs(new_beta - beta), initial=0.0) <= tol * (
+            1 + np.max(np.abs(beta), initial=0.0)
+        )
+        beta = new_beta
+        coefs = np.concatenate([[1.0], -beta])
+        if converged:
+            break
+    return beta, loadings, n_iter
+
+
+def fit_bai_ife(y, X, n_factors, *, demean=True, tol=1e-10, max_iter=10000):
+    """Bai (2009) interactive-fixed-effects regression with shared coefficients.
+
+    ``y_it = sum_k beta_k X_itk + (alpha_i) + lambda_i' F_t + e_it`` with one
+    coefficient per regressor shared by all units (channels), regressors that
+    vary over units and time, and ``n_factors`` latent factors. The
+    ``(K + 1) N`` square Gram matrix of ``[y_t, X_t]`` is accumulated once;
+    the alternating least squares then never touches the ``T x N`` data.
+
+    Parameters
+    ----------
+    y : array, shape (n_times, n_units)
+        Responses.
+    X : array, shape (n_times, n_units, n_regressors)
+        Regressors.
+    n_factors : int
+        Number of factors.
+    demean : bool
+        Remove unit means over time first (unit fixed effects ``alpha_i``).
+    tol : float
+        Convergence tolerance on the coefficients.
+    max_iter : int
+        Maximum number of iterations.
+
+    Returns
+    -------
+    result : Bunch
+        ``coef`` (n_regressors,), ``loadings`` (n_units, n_factors, with
+        ``L'L = I``), ``factors`` (n_times, n_factors), ``n_iter``.
+
+    Examples
+    --------
+    >>> from sk_eeg.datasets import make_bai2009_panel
+    >>> from sk_eeg.panel import fit_bai_ife
+    >>> data = make_bai2009_panel(50, 50, random_state=0)
+    >>> res = fit_bai_ife(data.y, data.X, n_factors=2)
+    >>> [round(b, 1) for b in res.coef]
+    [1.0, 3.0]
+    """
+    from sklearn.utils import Bunch
+
+    y = np.asarray(y, dtype=float)
+    X = np.asarray(X, dtype=float)
+    if y.ndim != 2 or X.ndim != 3 or X.shape[:2] != y.shape:
+        raise ValueError(
+            "y must have shape (n_times, n_units) and X (n_times, n_units, "
+            f"n_regressors); got {y.shape} and {X.shape}."
+        )
+    n_times, n_units, n_reg = X.shape
+    if not 0 <= n_factors < n_units:
+        raise ValueError(f"n_factors must be in [0, {n_units - 1}], got {n_factors}.")
+    Z = np.concatenate([y[:, None, :], np.moveaxis(X, 2, 1)], axis=1)
+    Z = Z.reshape(n_times, (n_reg + 1) * n_units)
+    if demean:
+        Z = Z - Z.mean(0)
+    gram = (Z.T @ Z).reshape(n_reg + 1, n_units, n_reg + 1, n_units)
+    gram = np.transpose(gram, (0, 2, 1, 3))[None]
+    beta, loadings, n_iter = _bai_als(
+        gram, n_factors, tol=tol, max_iter=max_iter
+    )
+    coefs = np.concatenate([[1.0], -beta])
+    resid = np.einsum("a,tai->ti", coefs, Z.reshape(n_times, n_reg + 1, n_units))
+    lam = loadings[0]
+    return Bunch(coef=beta, loadings=lam, factors=resid @ lam, n_iter=n_iter)

@@ -1,0 +1,402 @@
+"""Exact REML for nested random intercepts, batched over timepoints and datasets.
+
+The model at every timepoint is
+
+    y = X beta + Z_s u_s + Z_c u_c + e,   u_s ~ N(0, g_s s2), u_c ~ N(0, g_c s2),
+    e ~ N(0, s2),
+
+with channels nested in subjects. ``V / s2 = H = I + g_c Z_c Z_c' + g_s Z_s Z_s'``.
+Two Sherman-Morrison steps give, for any two columns ``u``, ``v``,
+
+    u' H^-1 v = u'v - sum_c a_c U_c V_c - sum_s d_s S_s(u) S_s(v),
+
+with ``U_c`` the channel sums of ``u``, ``a_c = g_c / (1 + g_c k_c)``,
+``w_c = 1 / (1 + g_c k_c)``, ``S_s(u) = sum_{c in s} w_c U_c``,
+``m_s = sum_{c in s} k_c w_c`` and ``d_s = g_s / (1 + g_s m_s)``. Channels with
+the same number of rows ``k`` share ``a`` and ``w``, so everything reduces to
+sums per (subject, channel size) and the cost of one evaluation does not grow
+with the number of channels. ``beta`` and ``s2`` are profiled out, leaving a
+2-parameter REML criterion that is minimised by a vectorised Newton method
+(projected on ``g >= 0``, so boundary fits are exact) for all timepoints and
+datasets at once.
+"""
+
+import numpy as np
+
+_GRID = np.array([0.0, 0.1, 1.0, 10.0])
+
+
+class NestedStructure:
+    """Row -> channel -> subject bookkeeping shared by every fit.
+
+    Parameters
+    ----------
+    subject : array of int, shape (n_obs,) | None
+        Subject index of each row (0..n_subjects-1); None means no grouping.
+    channel : array of int, shape (n_obs,) | None
+        Channel index of each row (0..n_channels-1), channels nested in subjects;
+        None means no channel variance component.
+    n_obs : int
+        Number of rows.
+    """
+
+    def __init__(self, subject, channel, n_obs):
+        self.n_obs = n_obs
+        self.has_subject = subject is not None
+        self.has_channel = channel is not None
+        if subject is None:
+            subject = np.zeros(n_obs, int)
+        if channel is None:
+            # Every row its own unit: the channel component is fixed at zero.
+            channel = np.arange(n_obs)
+        self.subject = np.asarray(subject)
+        self.channel = np.asarray(channel)
+        self.n_channels = int(self.channel.max()) + 1
+        self.k = np.bincount(self.channel, minlength=self.n_channels)
+        chan_subject = np.zeros(self.n_channels, int)
+        chan_subject[self.channel] = self.subject
+        self.channel_subject = chan_subject
+        self.n_subjects = int(self.subject.max()) + 1
+        self.sizes, self.size_of_channel = np.unique(self.k, return_inverse=True)
+        n_sizes = len(self.sizes)
+        # rows per (subject, channel size) and channels per size
+        self.rows_sk = np.zeros((self.n_subjects, n_sizes))
+        np.add.at(self.rows_sk, (chan_subject, self.size_of_channel), self.k)
+        self.n_per_size = np.bincount(self.size_of_channel, minlength=n_sizes)
+        self.free = np.array([self.has_subject, self.has_channel])
+
+    def channel_sums(self, A):
+        """Sum rows of ``A`` (n_obs, ...) per channel -> (n_channels, ...)."""
+        out = np.zeros((self.n_channels,) + A.shape[1:])
+        np.add.at(out, self.channel, A)
+        return out
+
+    def subject_size_sums(self, A_chan):
+        """Sum channel rows per (subject, size) -> (n_subjects, n_sizes, ...)."""
+        out = np.zeros((self.n_subjects, len(self.sizes)) + A_chan.shape[1:])
+        np.add.at(out, (self.channel_subject, self.size_of_channel), A_chan)
+        return out
+
+    def size_gram(self, A_chan, B_chan, diag=False):
+        """``sum_{c of size k} A_c B_c'`` for every size k."""
+        out = []
+        for j in range(len(self.sizes)):
+            mask = self.size_of_channel == j
+            if diag:
+                out.append(np.einsum("ct,ct->t", A_chan[mask], B_chan[mask]))
+            else:
+                out.append(A_chan[mask].T @ B_chan[mask])
+        return np.stack(out)
+
+
+def x_stats(X, struct):
+    """Sufficient statistics of a design ``X`` (n_obs, p)."""
+    Xc = struct.channel_sums(X)
+    return {
+        "XX": X.T @ X,
+        "Xc": Xc,
+        "GXX": struct.size_gram(Xc, Xc),
+        "Xsk": struct.subject_size_sums(Xc),
+    }
+
+
+def y_stats(Y, struct):
+    """Sufficient statistics of data ``Y`` (n_obs, n_times)."""
+    Yc = struct.channel_sums(Y)
+    return {
+        "YY": np.einsum("nt,nt->t", Y, Y),
+        "Yc": Yc,
+        "GYY": struct.size_gram(Yc, Yc, diag=True),
+        "Ysk": struct.subject_size_sums(Yc),
+    }
+
+
+def xy_stats(X, Y, xs, ys, struct):
+    """Cross statistics of ``X`` and ``Y`` -> dict of batched-ready arrays."""
+    return {
+        "XX": xs["XX"],
+        "GXX": xs["GXX"],
+        "Xsk": xs["Xsk"],
+        "XY": (X.T @ Y).T,  # (T, p)
+        "GXY": np.transpose(struct.size_gram(xs["Xc"], ys["Yc"]), (0, 2, 1)),
+        "YY": ys["YY"],
+        "GYY": ys["GYY"],
+        "Ysk": ys["Ysk"],
+    }
+
+
+def stack_stats(stats_list):
+    """Stack per-dataset statistics along a new leading batch axis."""
+    return {key: np.stack([s[key] for s in stats_list]) for key in stats_list[0]}
+
+
+def _weights(theta, struct):
+    """Per-size and per-subject weights for ``theta`` (..., 2) = (g_s, g_c)."""
+    g_s = theta[..., 0]
+    g_c = theta[..., 1]
+    denom = 1.0 + g_c[..., None] * struct.sizes  # (..., K)
+    a = g_c[..., None] / denom
+    w = 1.0 / denom
+    m = w @ struct.rows_sk.T  # (..., S)
+    d = g_s[..., None] / (1.0 + g_s[..., None] * m)
+    logdet_h = np.log(denom) @ struct.n_per_size + np.log1p(
+        g_s[..., None] * m
+    ).sum(-1)
+    return a, w, d, logdet_h
+
+
+def _flatten(stats):
+    """Per-problem statistics: (B, ...) and (B, T, ...) -> (B * T, ...)."""
+    n_batch, n_times = stats["YY"].shape
+
+    def per_batch(a):
+        return np.repeat(a, n_times, axis=0)
+
+    return {
+        "XX": per_batch(stats["XX"]),
+        "GXX": per_batch(stats["GXX"]),
+        "Xsk": per_batch(stats["Xsk"]),
+        "XY": stats["XY"].reshape(n_batch * n_times, -1),
+        "GXY": np.moveaxis(stats["GXY"], 2, 1).reshape(
+            (n_batch * n_times,) + stats["GXY"].shape[1:2] + stats["GXY"].shape[3:]
+        ),
+        "YY": stats["YY"].reshape(-1),
+        "GYY": np.moveaxis(stats["GYY"], 2, 1).reshape(n_batch * n_times, -1),
+        "Ysk": np.moveaxis(stats["Ysk"], 3, 1).reshape(
+            (n_batch * n_times,) + stats["Ysk"].shape[1:3]
+        ),
+    }
+
+
+def _gls_parts(theta, P, struct):
+    """Return ``X'H^-1X``, ``X'H^-1y``, ``y'H^-1y`` and ``log|H|``.
+
+    ``theta`` has shape (E, N, 2); ``P`` holds per-problem statistics with a
+    leading axis N (see :func:`_flatten`).
+    """
+    a, w, d, logdet_h = _weights(theta, struct)
+    M = P["XX"][None]
+    r = P["XY"][None]
+    c = P["YY"][None]
+    xs = 0.0
+    ys = 0.0
+    # sums over channel sizes (usually one or two)
+    for k in range(len(struct.sizes)):
+        ak = a[..., k]
+        wk = w[..., k]
+        M = M - ak[..., None, None] * P["GXX"][None, :, k]
+        r = r - ak[..., None] * P["GXY"][None, :, k]
+        c = c - ak * P["GYY"][None, :, k]
+        # subject sums of the w-weighted channel sums: (E, N, S, p) and (E, N, S)
+        xs = xs + wk[..., None, None] * P["Xsk"][None, :, :, k]
+        ys = ys + wk[..., None] * P["Ysk"][None, :, :, k]
+    dxs = d[..., None] * xs
+    M = M - np.matmul(np.swapaxes(dxs, -1, -2), xs)
+    r = r - np.matmul((d * ys)[..., None, :], xs)[..., 0, :]
+    c = c - (d * ys * ys).sum(-1)
+    return M, r, c, logdet_h
+
+
+def _chol_solve(M, r):
+    """Batched Cholesky of small SPD ``M`` (..., p, p): ``log|M|``, ``M^-1 r``."""
+    p = M.shape[-1]
+    L = np.zeros_like(M)
+    for j in range(p):
+        s = M[..., j, j] - np.einsum("...k,...k->...", L[..., j, :j], L[..., j, :j])
+        ljj = np.sqrt(np.maximum(s, 1e-300))
+        L[..., j, j] = ljj
+        for i in range(j + 1, p):
+            s = M[..., i, j] - np.einsum(
+                "...k,...k->...", L[..., i, :j], L[..., j, :j]
+            )
+            L[..., i, j] = s / ljj
+    diag = np.diagonal(L, axis1=-2, axis2=-1)
+    logdet = 2.0 * np.log(diag).sum(-1)
+    z = np.zeros_like(r)
+    for i in range(p):
+        z[..., i] = (
+            r[..., i] - np.einsum("...k,...k->...", L[..., i, :i], z[..., :i])
+        ) / L[..., i, i]
+    x = np.zeros_like(r)
+    for i in reversed(range(p)):
+        x[..., i] = (
+            z[..., i] - np.einsum("...k,...k->...", L[..., i + 1 :, i], x[..., i + 1 :])
+        ) / L[..., i, i]
+    return logdet, x
+
+
+def _criterion(gamma, P, struct):
+    """Profiled REML criterion (-2 log-lik up to a constant) at ``gamma`` (E,N,2)."""
+    M, r, c, logdet_h = _gls_parts(gamma, P, struct)
+    logdet_m, beta = _chol_solve(M, r)
+    rss = c - np.einsum("...p,...p->...", r, beta)
+    n_dof = struct.n_obs - M.shape[-1]
+    rss = np.maximum(rss, 1e-300)
+    return logdet_h + logdet_m + n_dof * np.log(rss)
+
+
+def _newton(gamma, P, struct, max_iter=50, tol=1e-8, h=1e-4):
+    """Minimise the criterion over ``gamma >= 0`` (N, 2) by projected Newton.
+
+    Derivatives are central finite differences (the criterion is smooth across
+    ``gamma = 0``). A component at the bound whose gradient points outwards is
+    held at 0 (active set); the others take a Newton step with a
+    positive-definite Hessian, projected on ``gamma >= 0`` and backtracked until
+    the criterion decreases. Only unconverged problems are evaluated.
+    """
+    free = struct.free
+    gamma = gamma * free
+    f_cur = _criterion(gamma[None], P, struct)[0]
+    active = np.arange(len(gamma))
+    steps = np.array([[h, 0], [-h, 0], [0, h], [0, -h], [h, h]]) * free
+    for _ in range(max_iter):
+        if len(active) == 0:
+            break
+        sub = {k: v[active] for k, v in P.items()}
+        gam_a = gamma[active]
+        f0 = f_cur[active]
+        fp1, fm1, fp2, fm2, fpp = _criterion(
+            gam_a[None] + steps[:, None, :], sub, struct
+        )
+        g = np.stack([(fp1 - fm1) / (2 * h), (fp2 - fm2) / (2 * h)], -1)
+        h11 = (fp1 - 2 * f0 + fm1) / h**2
+        h22 = (fp2 - 2 * f0 + fm2) / h**2
+        h12 = (fpp - fp1 - fp2 + f0) / h**2
+        # fixed: not estimated, or at the bound with the gradient pushing out
+        fixed = ~free | ((gam_a <= 0) & (g > 0))
+        g = np.where(fixed, 0.0, g)
+        h11 = np.where(fixed[:, 0], 1.0, h11)
+        h22 = np.where(fixed[:, 1], 1.0, h22)
+        h12 = np.where(fixed.any(-1), 0.0, h12)
+        # positive-definite Hessian: shift by its smallest eigenvalue if needed
+        tr = h11 + h22
+        det = h11 * h22 - h12**2
+        lam_min = tr / 2 - np.sqrt(np.maximum(tr**2 / 4 - det, 0))
+        shift = np.where(lam_min < 1e-8, 1e-8 - lam_min + 1e-3 * np.abs(tr), 0.0)
+        h11 = h11 + shift
+        h22 = h22 + shift
+        det = h11 * h22 - h12**2
+        step = -np.stack([h22 * g[:, 0] - h12 * g[:, 1], h11 * g[:, 1] - h12 * g[:, 0]],
+                         -1) / det[:, None]
+        # trust region on log(1 + gamma): far from the optimum the criterion is
+        # concave in gamma and the shifted Newton step can be huge
+        limit = 1.0 + gam_a
+        step = step * np.minimum(1.0, (limit / np.maximum(np.abs(step), 1e-300)).min(
+            -1, keepdims=True))
+        # Newton decrement: predicted decrease of the criterion (-2 log-lik)
+        decrement = -(g * step).sum(-1)
+        new_gam = np.maximum(gam_a + step, 0.0)
+        f_new = _criterion(new_gam[None], sub, struct)[0]
+        # accept ties at rounding level so converged problems stop at once
+        slack = 1e-11 * np.abs(f0)
+        bad = ~(f_new <= f0 + slack)
+        scale = 1.0
+        for _ls in range(12):
+            if not bad.any():
+                break
+            scale *= 0.5
+            sel = np.flatnonzero(bad)
+            trial = np.maximum(gam_a[sel] + scale * step[sel], 0.0)
+            f_trial = _criterion(trial[None], {k: v[sel] for k, v in sub.items()},
+                                 struct)[0]
+            new_gam[sel] = trial
+            f_new[sel] = f_trial
+            bad[sel] = ~(f_trial <= f0[sel] + slack[sel])
+        new_gam[bad] = gam_a[bad]
+        f_new[bad] = f0[bad]
+        moved = np.abs(new_gam - gam_a).max(-1)
+        gamma[active] = new_gam
+        f_cur[active] = f_new
+        done = (moved < tol * (1 + new_gam.max(-1))) | (decrement < 1e-12) | bad
+        active = active[~done]
+    return gamma, f_cur
+
+
+def fit_reml(stats, struct, start=None):
+    """Fit the nested random-intercept model by REML for a batch of datasets.
+
+    Parameters
+    ----------
+    stats : dict
+        Batched statistics (see :func:`xy_stats`, :func:`stack_stats`), leading
+        axis B (datasets), then T (timepoints).
+    struct : NestedStructure
+        The grouping.
+    start : array, shape (B, T, 2) or (T, 2) | None
+        Starting relative variances (e.g. the fit of the observed data, for
+        permutations); None starts from the best point of a small grid.
+
+    Returns
+    -------
+    result : dict
+        ``beta`` (B, T, p), ``cov_unscaled`` (B, T, p, p) = ``(X'H^-1X)^-1``,
+        ``sigma2`` (B, T), ``gamma`` (B, T, 2) relative variances
+        (subject, channel), ``criterion`` (B, T).
+    """
+    n_batch, n_times = stats["YY"].shape
+    P = _flatten(stats)
+    free = struct.free
+    if not free.any():
+        gamma = np.zeros((n_batch * n_times, 2))
+    else:
+        if start is None:
+            gs = _GRID if free[0] else np.zeros(1)
+            gc = _GRID if free[1] else np.zeros(1)
+            grid = np.array([[a, b] for a in gs for b in gc])
+            f_grid = _criterion(
+                np.broadcast_to(grid[:, None, :], (len(grid), len(P["YY"]), 2)),
+                P,
+                struct,
+            )
+            start = grid[np.argmin(f_grid, axis=0)]
+        else:
+            start = np.broadcast_to(start, (n_batch, n_times, 2)).reshape(-1, 2)
+        gamma, _ = _newton(np.array(start, dtype=float), P, struct)
+    out = _gls_at(gamma, P, struct)
+    return {k: v.reshape((n_batch, n_times) + v.shape[1:]) for k, v in out.items()}
+
+
+def _gls_at(gamma, P, struct):
+    """GLS estimates at relative variances ``gamma`` (N, 2) for every problem."""
+    M, r, c, logdet_h = _gls_parts(gamma[None], P, struct)
+    M, r, c, logdet_h = M[0], r[0], c[0], logdet_h[0]
+    logdet_m, beta = _chol_solve(M, r)
+    p = M.shape[-1]
+    rss = c - np.einsum("...p,...p->...", r, beta)
+    sigma2 = np.maximum(rss, 0.0) / (struct.n_obs - p)
+    cov_unscaled = np.linalg.inv(M)
+    criterion = logdet_h + logdet_m + (struct.n_obs - p) * np.log(
+        np.maximum(rss, 1e-300)
+    )
+    return {
+        "beta": beta,
+        "cov_unscaled": cov_unscaled,
+        "sigma2": sigma2,
+        "gamma": gamma,
+        "criterion": criterion,
+    }
+
+
+def gls_at(gamma, stats, struct):
+    """GLS estimates at given relative variances ``gamma`` (B, T, 2)."""
+    n_batch, n_times = stats["YY"].shape
+    out = _gls_at(gamma.reshape(-1, 2), _flatten(stats), struct)
+    return {k: v.reshape((n_batch, n_times) + v.shape[1:]) for k, v in out.items()}
+
+
+def wald_f(beta, cov_unscaled, sigma2, L):
+    """Wald F of the contrast ``L`` (q, p) for every fit.
+
+    Returns
+    -------
+    F : array, shape (...,)
+        ``(L b)' (L C L')^-1 (L b) / (q s2)``.
+    """
+    Lb = beta @ L.T  # (..., q)
+    LCL = L @ cov_unscaled @ L.T  # (..., q, q)
+    q = L.shape[0]
+    if q == 1:
+        quad = Lb[..., 0] ** 2 / LCL[..., 0, 0]
+    else:
+        quad = np.einsum("...i,...i->...", Lb, np.linalg.solve(LCL, Lb[..., None])[..., 0])
+    return quad / (q * sigma2)

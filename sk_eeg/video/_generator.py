@@ -1,0 +1,804 @@
+"""EEG2VideoGenerator: an EEG encoder conditioning a video diffusion model."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils import (
+    check_option,
+    check_type,
+    fill_doc,
+    import_optional_dependency,
+    logger,
+    progress_bar,
+    spawn_seeds,
+    use_log_level,
+)
+from ._classifier import _ENCODERS
+from ._features import SEED_DV_BANDS, _check_bands
+from ._validation import validate_3d
+
+_ESTIMATOR_FILE = "sk_eeg_estimator.json"
+_BETA_SCHEDULES = ("squaredcos_cap_v2", "linear", "scaled_linear")
+
+
+def _check_videos(y, n_clips):
+    """Return float videos in [0, 1], shape (n, F, H, W, 3), and whether uint8."""
+    if y is None:
+        raise ValueError(
+            "EEG2VideoGenerator.fit needs y: the videos, an array of shape "
+            "(n_clips, n_frames, height, width, 3)."
+        )
+    y = np.asarray(y)
+    if y.ndim != 5 or y.shape[-1] != 3:
+        raise ValueError(
+            "y must be the videos, an array of shape (n_clips, n_frames, height, "
+            f"width, 3) (uint8 0..255 or float 0..1); got shape {y.shape}."
+        )
+    if len(y) != n_clips:
+        raise ValueError(f"X has {n_clips} clips but y has {len(y)} videos.")
+    if y.dtype == np.uint8:
+        return y.astype(np.float32) / 255.0, True
+    if not np.issubdtype(y.dtype, np.floating):
+        raise ValueError(f"y must be uint8 or float; got dtype {y.dtype}.")
+    if not np.all(np.isfinite(y)) or y.min() < -1e-6 or y.max() > 1 + 1e-6:
+        raise ValueError(
+            "float videos y must lie in [0, 1] (pass uint8 frames as they are)."
+        )
+    return y.astype(np.float32), False
+
+
+@fill_doc
+class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
+    """Generate the video a subject watched from their EEG (EEG2Video, tiny).
+
+    An EEG encoder (GLMNet, ShallowNet, EEGNet, Conformer or MLP) maps each
+    clip's EEG to ``n_tokens`` condition tokens that a diffusers
+    ``UNet3DConditionModel`` (built from config, nothing downloaded) attends
+    to through ``encoder_hidden_states``. Both are trained end to end with
+    DDPM noise prediction; the condition is dropped (zeroed) with probability
+    ``cond_dropout`` so that sampling can use classifier-free guidance.
+    Optional parts from EEG2Video: a latent predictor (the encoder also
+    regresses the clean video / latents, EEG2Video's Seq2Seq ẑ0; sampling can
+    start from it with ``init_strength < 1``), dynamic-aware noise (DANA,
+    ``dana_beta``) and a tiny ``AutoencoderKL`` latent space (``use_vae``).
+
+    - ``fit(X, y)``: ``X`` EEG, ``y`` the videos
+      ``(n_clips, n_frames, height, width, 3)`` (uint8 or float in [0, 1]);
+      ``labels`` (optional) adds an auxiliary classification loss on the
+      embedding.
+    - ``predict(X)``: generated videos (DDIM sampling, seeded by
+      ``random_state``), same dtype convention as the ``y`` seen in fit.
+    - ``transform(X)``: the EEG embeddings ``(n_clips, emb_dim)``.
+    - ``save(path)`` / ``load(path)``: a diffusers pipeline directory.
+
+    Parameters
+    ----------
+    encoder : str
+        ``'glmnet'``, ``'shallownet'``, ``'eegnet'``, ``'conformer'`` or ``'mlp'``.
+    features : {None, 'de', 'log_power'}
+        None feeds the raw (standardised) EEG to the encoder; ``'de'`` its
+        differential entropy and ``'log_power'`` its log band power per channel
+        (as :class:`DifferentialEntropy`, computed inside the pipeline in torch,
+        then standardised with training statistics). EEG2Video's semantic
+        predictor works on DE.
+    sfreq : float
+        Sampling frequency of ``X`` (used by ``features``).
+    bands : sequence of (float, float)
+        Frequency bands of ``features`` (default: the SEED-DV bands).
+    window_length : float | None
+        Window of ``features`` in seconds (None: the whole clip).
+    frames, height, width : int | None
+        Size of the generated videos; None takes it from ``y``. Training videos
+        of another size are resampled (trilinear).
+    emb_dim : int
+        EEG embedding size.
+    n_tokens : int
+        Number of condition tokens.
+    cross_attention_dim : int
+        Size of each condition token.
+    unet_channels : tuple of int
+        ``block_out_channels`` of the UNet (one level per entry; every level but
+        the deepest has cross-attention).
+    layers_per_block : int
+        ResNet layers per UNet level.
+    attention_head_dim : int
+        Passed to the UNet (diffusers reads it as the number of heads).
+    use_vae : bool
+        Diffuse in the latent space of a tiny ``AutoencoderKL`` (4 channels,
+        ``2 ** (len(vae_channels) - 1)`` x downsampling), trained first for
+        ``vae_epochs`` epochs on the training frames.
+    vae_channels : tuple of int
+        ``block_out_channels`` of the VAE.
+    vae_epochs : int
+        Epochs of VAE training.
+    encoder_epochs : int
+        Epochs of encoder warm-up before the joint training: the encoder and
+        its latent predictor (and label head) alone, which is cheap and gives
+        the diffusion model an informative condition from the start (EEG2Video
+        trains its predictors separately too).
+    num_train_timesteps : int
+        Diffusion steps of the training schedule.
+    beta_schedule : str
+        ``'squaredcos_cap_v2'``, ``'linear'`` or ``'scaled_linear'``.
+    num_inference_steps : int
+        DDIM sampling steps.
+    guidance_scale : float
+        Classifier-free guidance weight (1 = no guidance, one UNet pass per
+        step).
+    cond_dropout : float
+        Probability of dropping the condition in training.
+    latent_predictor : bool
+        Train a head that regresses the clean video / latents from the EEG
+        embedding.
+    latent_weight : float
+        Weight of the latent predictor's MSE in the loss.
+    init_strength : float
+        1 samples from pure noise; below 1, sampling starts from the latent
+        prediction noised to that fraction of the schedule (SDEdit-style, as
+        EEG2Video starts from its Seq2Seq latents).
+    dana_beta : float | None
+        Shared-noise fraction of the initial noise (DANA; EEG2Video uses 0.2 /
+        0.3); None draws i.i.d. noise.
+    local_channels : list of int | None
+        GLMNet's local channels (default: the last 12).
+    dropout : float
+        Encoder dropout.
+    pretrained_path : str | None
+        A local pipeline directory (from :meth:`save`) to start from; ``fit``
+        then fine-tunes it for ``max_epochs`` epochs (0: load only).
+    max_epochs : int
+        Training epochs.
+    lr : float
+        AdamW learning rate.
+    batch_size : int
+        Minibatch size (training and sampling).
+    %(device)s
+    %(random_state)s
+    %(verbose)s
+
+    Attributes
+    ----------
+    pipeline_ : EEG2VideoPipeline
+        The trained diffusers pipeline (UNet, scheduler, EEG encoder, VAE).
+    n_features_in_ : int
+        Number of EEG channels.
+    n_times_ : int
+        EEG samples per clip.
+    video_shape_ : tuple of int
+        ``(frames, height, width)`` of the generated videos.
+    device_ : torch.device
+        Device used.
+    loss_curve_ : list of float
+        Mean training loss per epoch.
+
+    See Also
+    --------
+    EEGEncoderClassifier : The same encoders as EEG classifiers.
+    sk_eeg.video.video_ssim, sk_eeg.video.n_way_identification : Scoring.
+
+    Notes
+    -----
+    The full EEG2Video inflates Stable Diffusion 1.4 (about 1 B parameters,
+    512 x 288 frames) and needs a large GPU; this estimator builds a tiny model
+    from config that trains on a CPU in minutes (8 frames at 32 x 32: about
+    1.5 M UNet parameters). A larger fine-tuned pipeline saved with
+    :meth:`save` can be used through ``pretrained_path``.
+
+    Examples
+    --------
+    >>> from sk_eeg.datasets import make_eeg_video
+    >>> from sk_eeg.video import EEG2VideoGenerator
+    >>> data = make_eeg_video(n_blocks=1, n_classes=2, n_clips=2, n_frames=4,
+    ...                       height=16, width=16, n_channels=8, sfreq=100.0,
+    ...                       random_state=0)
+    >>> gen = EEG2VideoGenerator(encoder="mlp", unet_channels=(32, 32),
+    ...                          max_epochs=1, num_inference_steps=2,
+    ...                          device="cpu", random_state=0)
+    >>> gen.fit(data.X, data.videos).predict(data.X[:1]).shape
+    (1, 4, 16, 16, 3)
+    """
+
+    def __init__(
+        self,
+        encoder="glmnet",
+        features=None,
+        sfreq=200.0,
+        bands=SEED_DV_BANDS,
+        window_length=None,
+        frames=None,
+        height=None,
+        width=None,
+        emb_dim=64,
+        n_tokens=4,
+        cross_attention_dim=64,
+        unet_channels=(32, 64),
+        layers_per_block=1,
+        attention_head_dim=8,
+        use_vae=False,
+        vae_channels=(32, 64),
+        vae_epochs=20,
+        encoder_epochs=20,
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        num_inference_steps=25,
+        guidance_scale=1.0,
+        cond_dropout=0.1,
+        latent_predictor=True,
+        latent_weight=1.0,
+        init_strength=1.0,
+        dana_beta=None,
+        local_channels=None,
+        dropout=0.25,
+        pretrained_path=None,
+        max_epochs=50,
+        lr=1e-3,
+        batch_size=8,
+        device="auto",
+        random_state=None,
+        verbose=None,
+    ):
+        self.encoder = encoder
+        self.features = features
+        self.sfreq = sfreq
+        self.bands = bands
+        self.window_length = window_length
+        self.frames = frames
+        self.height = height
+        self.width = width
+        self.emb_dim = emb_dim
+        self.n_tokens = n_tokens
+        self.cross_attention_dim = cross_attention_dim
+        self.unet_channels = unet_channels
+        self.layers_per_block = layers_per_block
+        self.attention_head_dim = attention_head_dim
+        self.use_vae = use_vae
+        self.vae_channels = vae_channels
+        self.vae_epochs = vae_epochs
+        self.encoder_epochs = encoder_epochs
+        self.num_train_timesteps = num_train_timesteps
+        self.beta_schedule = beta_schedule
+        self.num_inference_steps = num_inference_steps
+        self.guidance_scale = guidance_scale
+        self.cond_dropout = cond_dropout
+        self.latent_predictor = latent_predictor
+        self.latent_weight = latent_weight
+        self.init_strength = init_strength
+        self.dana_beta = dana_beta
+        self.local_channels = local_channels
+        self.dropout = dropout
+        self.pretrained_path = pretrained_path
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        check_option("encoder", self.encoder, _ENCODERS)
+        check_option("beta_schedule", self.beta_schedule, _BETA_SCHEDULES)
+        check_option("features", self.features, (None, "de", "log_power"))
+        if self.features is not None:
+            check_type(self.sfreq, "numeric", "sfreq")
+            _check_bands(self.bands, float(self.sfreq))
+        positive = (
+            "emb_dim", "n_tokens", "cross_attention_dim", "layers_per_block",
+            "attention_head_dim", "num_train_timesteps", "num_inference_steps",
+            "batch_size",
+        )  # fmt: skip
+        for name in positive:
+            value = check_type(getattr(self, name), "int", name)
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}.")
+        for name in ("max_epochs", "vae_epochs", "encoder_epochs"):
+            if check_type(getattr(self, name), "int", name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        for name in ("frames", "height", "width"):
+            if getattr(self, name) is not None:
+                if check_type(getattr(self, name), "int", name) < 1:
+                    raise ValueError(f"{name} must be >= 1 or None.")
+        for name in ("guidance_scale", "lr", "latent_weight"):
+            check_type(getattr(self, name), "numeric", name)
+        for name in ("cond_dropout", "dropout"):
+            if not 0 <= check_type(getattr(self, name), "numeric", name) < 1:
+                raise ValueError(
+                    f"{name} must be in [0, 1), got {getattr(self, name)}."
+                )
+        if not 0 < check_type(self.init_strength, "numeric", "init_strength") <= 1:
+            raise ValueError(
+                f"init_strength must be in (0, 1], got {self.init_strength}."
+            )
+        if self.init_strength < 1 and not self.latent_predictor:
+            raise ValueError(
+                "init_strength < 1 starts sampling from the latent prediction; set "
+                "latent_predictor=True."
+            )
+        if self.dana_beta is not None:
+            check_type(self.dana_beta, "numeric", "dana_beta")
+            if not 0 <= self.dana_beta <= 1:
+                raise ValueError(f"dana_beta must be in [0, 1], got {self.dana_beta}.")
+        for name in ("unet_channels", "vae_channels"):
+            channels = getattr(self, name)
+            if not (
+                isinstance(channels, list | tuple)
+                and len(channels) >= 1
+                and all(isinstance(c, int) and c >= 1 for c in channels)
+            ):
+                raise ValueError(
+                    f"{name} must be a tuple of positive ints, e.g. (32, 64)."
+                )
+        if self.unet_channels[0] < 8:
+            raise ValueError("unet_channels must be >= 8 (GroupNorm groups).")
+        for name in ("use_vae", "latent_predictor"):
+            check_type(getattr(self, name), bool, name)
+        if self.pretrained_path is not None:
+            check_type(self.pretrained_path, "path-like", "pretrained_path")
+            if not (Path(self.pretrained_path) / "model_index.json").exists():
+                raise FileNotFoundError(
+                    f"pretrained_path={os.fspath(self.pretrained_path)!r} is not a "
+                    "pipeline directory (no model_index.json); create one with "
+                    "EEG2VideoGenerator.save()."
+                )
+        elif self.max_epochs < 1:
+            raise ValueError("max_epochs must be >= 1 unless pretrained_path is set.")
+
+    def _validate_X(self, X, reset):
+        X = validate_3d(self, X, reset=reset)
+        if not reset and X.shape[2] != self.n_times_:
+            raise ValueError(
+                f"X must have {self.n_times_} time samples per clip as in fit; got "
+                f"{X.shape[2]}."
+            )
+        return X
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, y, labels=None):
+        """Train the EEG encoder and the video diffusion model end to end.
+
+        Parameters
+        ----------
+        %(X_3d)s
+            A 2D array is read as ``(n_clips, n_channels, 1)``.
+        y : array, shape (n_clips, n_frames, height, width, 3)
+            The videos watched (uint8 0..255 or float 0..1).
+        labels : array, shape (n_clips,) | None
+            Optional class labels for an auxiliary classification loss.
+
+        Returns
+        -------
+        self : EEG2VideoGenerator
+            The fitted generator.
+        """
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        videos, self.uint8_output_ = _check_videos(y, len(X))
+        self.n_times_ = X.shape[2]
+        label_index = None
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (len(X),):
+                raise ValueError(
+                    f"labels must have shape ({len(X)},); got {labels.shape}."
+                )
+            self.classes_, label_index = np.unique(labels, return_inverse=True)
+        with use_log_level(self.verbose):
+            self._fit_torch(X, videos, label_index)
+        return self
+
+    def _video_shape(self, videos):
+        frames = self.frames or videos.shape[1]
+        height = self.height or videos.shape[2]
+        width = self.width or videos.shape[3]
+        factor = 2 ** (len(self.unet_channels) - 1)
+        if self.use_vae:
+            factor *= 2 ** (len(self.vae_channels) - 1)
+        if height % factor or width % factor:
+            raise ValueError(
+                f"height and width ({height}, {width}) must be multiples of {factor} "
+                "for this UNet / VAE depth; resize the videos or set height/width."
+            )
+        return frames, height, width
+
+    def _build_pipeline(self, n_channels, n_times, n_classes, video_shape):
+        from ._diffusion import build_schedulers, build_unet, build_vae
+        from ._encoders import EEGConditionEncoder
+        from ._pipeline import EEG2VideoPipeline
+
+        frames, height, width = video_shape
+        vae = None
+        channels, lat_h, lat_w = 3, height, width
+        if self.use_vae:
+            vae = build_vae(self.vae_channels, sample_size=height)
+            down = 2 ** (len(self.vae_channels) - 1)
+            channels, lat_h, lat_w = 4, height // down, width // down
+        unet = build_unet(
+            channels, self.unet_channels, self.layers_per_block,
+            self.cross_attention_dim, self.attention_head_dim, sample_size=lat_h,
+        )  # fmt: skip
+        eeg_encoder = EEGConditionEncoder(
+            architecture=self.encoder,
+            n_channels=n_channels,
+            n_times=n_times,
+            emb_dim=self.emb_dim,
+            local_channels=self.local_channels,
+            dropout=self.dropout,
+            n_tokens=self.n_tokens,
+            cross_attention_dim=self.cross_attention_dim,
+            latent_shape=(channels, frames, lat_h, lat_w),
+            latent_predictor=self.latent_predictor,
+            n_classes=n_classes,
+            features=self.features,
+            sfreq=float(self.sfreq),
+            bands=tuple(tuple(float(f) for f in band) for band in self.bands),
+            window_length=self.window_length,
+        )
+        _, ddim = build_schedulers(self.num_train_timesteps, self.beta_schedule)
+        return EEG2VideoPipeline(
+            unet=unet, scheduler=ddim, eeg_encoder=eeg_encoder, vae=vae
+        )
+
+    def _fit_torch(self, X, videos, label_index):
+        torch = import_optional_dependency("torch", purpose="EEG2VideoGenerator")
+        import_optional_dependency("diffusers", purpose="EEG2VideoGenerator")
+        from ._diffusion import build_schedulers
+        from ._pipeline import load_pipeline
+        from ._training import minibatches, resolve_device, seeded
+
+        self.device_ = resolve_device(self.device)
+        init_seed, train_seed, self._sample_seed = (
+            int(s) for s in spawn_seeds(self.random_state, 3)
+        )
+        n_classes = 0 if label_index is None else len(self.classes_)
+        generator = torch.Generator().manual_seed(train_seed)
+        with seeded(init_seed):
+            if self.pretrained_path is not None:
+                pipe = load_pipeline(self.pretrained_path)
+                self._check_pretrained(pipe, X, videos, n_classes)
+                latent_shape = pipe.eeg_encoder.config.latent_shape
+                self.video_shape_ = tuple(int(s) for s in latent_shape[1:2]) + tuple(
+                    int(s) for s in videos.shape[2:4]
+                )
+            else:
+                self.video_shape_ = self._video_shape(videos)
+                pipe = self._build_pipeline(
+                    X.shape[1], X.shape[2], n_classes, self.video_shape_
+                )
+                pipe.eeg_encoder.set_input_stats(
+                    torch.as_tensor(X, dtype=torch.float32)
+                )
+            pipe.set_progress_bar_config(disable=True)
+            pipe.to(self.device_)
+        clips = _resize_videos(torch, videos, self.video_shape_).to(self.device_)
+        eeg = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+        labels = None
+        if label_index is not None:
+            labels = torch.as_tensor(label_index, dtype=torch.long, device=self.device_)
+        self.loss_curve_ = []
+        if pipe.vae is not None and self.pretrained_path is None:
+            self._train_vae(torch, pipe.vae, clips, generator, minibatches)
+        if pipe.vae is not None:
+            pipe.vae.eval()
+        with torch.no_grad():
+            latents = torch.cat(
+                [
+                    pipe.encode_latents(clips[i : i + 16])
+                    for i in range(0, len(clips), 16)
+                ]
+            )
+        if self.encoder_epochs:
+            self._train_encoder(
+                torch, pipe.eeg_encoder, eeg, latents, labels, generator, minibatches
+            )
+        ddpm, _ = build_schedulers(
+            pipe.scheduler.config.num_train_timesteps,
+            pipe.scheduler.config.beta_schedule,
+        )
+        params = list(pipe.unet.parameters()) + list(pipe.eeg_encoder.parameters())
+        optimizer = torch.optim.AdamW(params, lr=self.lr)
+        n_train_t = ddpm.config.num_train_timesteps
+        bar = progress_bar(
+            range(self.max_epochs), desc="EEG2VideoGenerator", verbose=self.verbose
+        )
+        for _ in bar:
+            pipe.unet.train()
+            pipe.eeg_encoder.train(len(X) > 1)
+            total = 0.0
+            for index in minibatches(len(X), self.batch_size, generator):
+                if len(index) < 2 and len(X) > 1:
+                    continue
+                z0 = latents[index]
+                emb = pipe.eeg_encoder.embed(eeg[index])
+                cond = pipe.eeg_encoder.tokens(emb)
+                keep = torch.rand(len(index), generator=generator) >= self.cond_dropout
+                cond = cond * keep.to(cond)[:, None, None].to(self.device_)
+                noise = torch.randn(z0.shape, generator=generator).to(self.device_)
+                t = torch.randint(0, n_train_t, (len(index),), generator=generator)
+                t = t.to(self.device_)
+                noisy = ddpm.add_noise(z0, noise, t)
+                eps = pipe.unet(noisy, t, encoder_hidden_states=cond).sample
+                loss = torch.nn.functional.mse_loss(eps, noise)
+                if pipe.eeg_encoder.latent_head is not None:
+                    pred = pipe.eeg_encoder.predict_latents(emb)
+                    loss = loss + self.latent_weight * torch.nn.functional.mse_loss(
+                        pred, z0
+                    )
+                if labels is not None and pipe.eeg_encoder.head is not None:
+                    logits = pipe.eeg_encoder.classify(emb)
+                    loss = loss + torch.nn.functional.cross_entropy(
+                        logits, labels[index]
+                    )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(index)
+            self.loss_curve_.append(total / len(X))
+            bar.set_postfix(loss=f"{self.loss_curve_[-1]:.4f}")
+        if self.loss_curve_:
+            logger.info(
+                "EEG2VideoGenerator: final training loss %.4f", self.loss_curve_[-1]
+            )
+        pipe.unet.eval()
+        pipe.eeg_encoder.eval()
+        self.pipeline_ = pipe
+
+    def _train_encoder(self, torch, encoder, eeg, latents, labels, generator, batches):
+        """Warm up the encoder on the latent-prediction and label losses alone."""
+        if encoder.latent_head is None and labels is None:
+            return
+        optimizer = torch.optim.AdamW(encoder.parameters(), lr=self.lr)
+        encoder.train(len(eeg) > 1)
+        bar = progress_bar(
+            range(self.encoder_epochs), desc="EEG encoder", verbose=self.verbose
+        )
+        for _ in bar:
+            for index in batches(len(eeg), self.batch_size, generator):
+                if len(index) < 2 and len(eeg) > 1:
+                    continue
+                emb = encoder.embed(eeg[index])
+                loss = 0.0
+                if encoder.latent_head is not None:
+                    pred = encoder.predict_latents(emb)
+                    loss = torch.nn.functional.mse_loss(pred, latents[index])
+                if labels is not None and encoder.head is not None:
+                    logits = encoder.classify(emb)
+                    loss = loss + torch.nn.functional.cross_entropy(
+                        logits, labels[index]
+                    )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+
+    def _train_vae(self, torch, vae, clips, generator, minibatches):
+        frames = clips.permute(0, 2, 1, 3, 4).reshape(
+            -1, *clips.shape[1:2], *clips.shape[3:]
+        )
+        optimizer = torch.optim.AdamW(vae.parameters(), lr=self.lr)
+        vae.train()
+        bar = progress_bar(
+            range(self.vae_epochs), desc="AutoencoderKL", verbose=self.verbose
+        )
+        for _ in bar:
+            for index in minibatches(len(frames), 4 * self.batch_size, generator):
+                posterior = vae.encode(frames[index]).latent_dist
+                recon = vae.decode(posterior.mean).sample
+                loss = torch.nn.functional.mse_loss(recon, frames[index])
+                loss = loss + 1e-6 * posterior.kl().mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+
+    def _check_pretrained(self, pipe, X, videos, n_classes):
+        cfg = pipe.eeg_encoder.config
+        if (cfg.n_channels, cfg.n_times) != X.shape[1:]:
+            raise ValueError(
+                f"pretrained_path expects EEG with {cfg.n_channels} channels and "
+                f"{cfg.n_times} samples; X has shape {X.shape[1:]}."
+            )
+        if n_classes and cfg.n_classes != n_classes:
+            raise ValueError(
+                f"pretrained_path has {cfg.n_classes} classes in its head; labels "
+                f"hold {n_classes}."
+            )
+
+    # ----------------------------------------------------------------- predict
+    def transform(self, X):
+        """EEG embeddings.
+
+        Parameters
+        ----------
+        %(X_3d)s
+
+        Returns
+        -------
+        embeddings : ndarray, shape (n_clips, emb_dim)
+            The encoder's output.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        torch = import_optional_dependency("torch")
+        with torch.inference_mode():
+            eeg = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
+            out = [
+                self.pipeline_.eeg_encoder.embed(eeg[i : i + 256])
+                .double()
+                .cpu()
+                .numpy()
+                for i in range(0, len(eeg), 256)
+            ]
+        return np.concatenate(out)
+
+    def predict(self, X, *, random_state=None):
+        """Generate videos from EEG (DDIM sampling).
+
+        Parameters
+        ----------
+        %(X_3d)s
+        random_state : int | RandomState | None
+            Seed of the initial noise; None derives it from the estimator's
+            ``random_state`` (the same seed gives the same videos).
+
+        Returns
+        -------
+        videos : ndarray, shape (n_clips, frames, height, width, 3)
+            uint8 when the training videos were uint8, else float in [0, 1].
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        torch = import_optional_dependency("torch")
+        seed = (
+            self._sample_seed
+            if random_state is None
+            else int(spawn_seeds(random_state, 1)[0])
+        )
+        generator = torch.Generator().manual_seed(seed)
+        eeg = torch.as_tensor(X, dtype=torch.float32)
+        out = []
+        bar = progress_bar(
+            range(0, len(X), self.batch_size), desc="sampling", verbose=self.verbose
+        )
+        for start in bar:
+            out.append(
+                self.pipeline_(
+                    eeg[start : start + self.batch_size],
+                    num_inference_steps=self.num_inference_steps,
+                    guidance_scale=self.guidance_scale,
+                    generator=generator,
+                    init_strength=self.init_strength,
+                    dana_beta=self.dana_beta,
+                )
+            )
+        videos = np.concatenate(out)
+        if self.uint8_output_:
+            return np.round(videos * 255).astype(np.uint8)
+        return videos
+
+    def score(self, X, y):
+        """Mean SSIM between generated and true videos.
+
+        Parameters
+        ----------
+        %(X_3d)s
+        y : array, shape (n_clips, frames, height, width, 3)
+            The true videos, of the generated size.
+
+        Returns
+        -------
+        ssim : float
+            :func:`sk_eeg.video.video_ssim` of ``predict(X)`` against ``y``.
+        """
+        from ._metrics import video_ssim
+
+        pred = self.predict(X)
+        win = min(7, *pred.shape[2:4]) // 2 * 2 + 1
+        win = win if win <= min(pred.shape[2:4]) else win - 2
+        return video_ssim(y, pred, win_size=win)
+
+    # --------------------------------------------------------------- save/load
+    def save(self, path):
+        """Save as a diffusers pipeline directory (plus the estimator's settings).
+
+        Parameters
+        ----------
+        path : path-like
+            Directory to write (created if needed).
+
+        Returns
+        -------
+        path : pathlib.Path
+            The directory.
+        """
+        check_is_fitted(self)
+        path = Path(path)
+        self.pipeline_.save_pretrained(path)
+        params = {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in self.get_params().items()
+        }
+        params["random_state"] = (
+            self.random_state if isinstance(self.random_state, int) else None
+        )
+        params["pretrained_path"] = None
+        state = {
+            "params": params,
+            "n_features_in_": int(self.n_features_in_),
+            "n_times_": int(self.n_times_),
+            "video_shape_": list(self.video_shape_),
+            "uint8_output_": bool(self.uint8_output_),
+            "sample_seed": int(self._sample_seed),
+            "loss_curve_": [float(v) for v in self.loss_curve_],
+        }
+        if hasattr(self, "classes_"):
+            state["classes_"] = self.classes_.tolist()
+        (path / _ESTIMATOR_FILE).write_text(json.dumps(state, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path, device="auto"):
+        """Load a generator saved with :meth:`save` (no network access).
+
+        Parameters
+        ----------
+        path : path-like
+            The directory.
+        device : str
+            Torch device to put the pipeline on.
+
+        Returns
+        -------
+        generator : EEG2VideoGenerator
+            The fitted generator.
+        """
+        import_optional_dependency("diffusers", purpose="EEG2VideoGenerator.load")
+        from ._pipeline import load_pipeline
+        from ._training import resolve_device
+
+        path = Path(path)
+        state_file = path / _ESTIMATOR_FILE
+        if not state_file.exists():
+            raise FileNotFoundError(
+                f"{os.fspath(path)!r} has no {_ESTIMATOR_FILE}; save the generator "
+                "with EEG2VideoGenerator.save()."
+            )
+        state = json.loads(state_file.read_text())
+        params = state["params"]
+        for key in ("unet_channels", "vae_channels"):
+            params[key] = tuple(params[key])
+        params["device"] = device
+        est = cls(**params)
+        est.device_ = resolve_device(device)
+        pipe = load_pipeline(path)
+        est.pipeline_ = pipe.to(est.device_)
+        est.n_features_in_ = state["n_features_in_"]
+        est.n_times_ = state["n_times_"]
+        est.video_shape_ = tuple(state["video_shape_"])
+        est.uint8_output_ = state["uint8_output_"]
+        est._sample_seed = state["sample_seed"]
+        est.loss_curve_ = state["loss_curve_"]
+        if "classes_" in state:
+            est.classes_ = np.asarray(state["classes_"])
+        return est
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = True
+        tags.non_deterministic = self.device != "cpu"
+        return tags
+
+
+def _resize_videos(torch, videos, video_shape):
+    """Map float videos (n, F, H, W, 3) in [0, 1] to (n, 3, F', H', W') in [-1, 1]."""
+    clips = torch.as_tensor(videos).permute(0, 4, 1, 2, 3) * 2 - 1
+    if tuple(clips.shape[2:]) != tuple(video_shape):
+        clips = torch.nn.functional.interpolate(
+            clips, size=tuple(video_shape), mode="trilinear", align_corners=False
+        )
+    return clips.contiguous()

@@ -1,0 +1,59 @@
+"""Torch helpers shared by the classifier and the generator (imported lazily)."""
+
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+
+def resolve_device(device):
+    """Turn ``'auto'`` / ``'cpu'`` / ``'cuda[:i]'`` into a :class:`torch.device`."""
+    if not isinstance(device, str | torch.device):
+        raise TypeError(
+            f"device must be a str such as 'auto' or 'cpu'; got {device!r}."
+        )
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(
+            f"Invalid value for device: {device!r}. Use 'auto', 'cpu' or 'cuda[:i]'."
+        ) from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} but no CUDA device is available; use "
+            "device='auto' or 'cpu'."
+        )
+    return device
+
+
+@contextmanager
+def seeded(seed):
+    """Run a block with torch's global RNG seeded, restoring it afterwards."""
+    devices = (
+        list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    )
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def minibatches(n_samples, batch_size, generator):
+    """Shuffled index batches (the last one may be smaller)."""
+    order = torch.randperm(n_samples, generator=generator)
+    return [order[i : i + batch_size] for i in range(0, n_samples, batch_size)]
+
+
+def channel_scaler(X):
+    """Per-channel mean and standard deviation over epochs and time."""
+    mean = X.mean(axis=(0, 2))
+    scale = X.std(axis=(0, 2))
+    scale = np.where(scale > 0, scale, 1.0)
+    return mean, scale
+
+
+def to_tensor(X, mean, scale, device):
+    """Standardise ``X`` per channel and move it to ``device`` as float32."""
+    X = (X - mean[None, :, None]) / scale[None, :, None]
+    return torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=device)

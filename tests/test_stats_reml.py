@@ -1,0 +1,187 @@
+"""The batched REML engine against statsmodels MixedLM and closed forms."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from sk_eeg.datasets import make_nested_timeseries
+from sk_eeg.stats._design import DesignSpec, parse_formula
+from sk_eeg.stats._engine import term_statistics
+from sk_eeg.stats._reml import (
+    NestedStructure,
+    _chol_solve,
+    fit_reml,
+    gls_at,
+    stack_stats,
+    wald_f,
+    x_stats,
+    xy_stats,
+    y_stats,
+)
+
+
+def _fit(X_design, Y, design, groups="sid", nested="ch"):
+    subject = pd.factorize(design[groups], sort=True)[0] if groups else None
+    channel = (
+        pd.factorize(design[groups].astype(str) + ":" + design[nested].astype(str))[0]
+        if nested
+        else None
+    )
+    struct = NestedStructure(subject, channel, len(design))
+    stats = xy_stats(X_design, Y, x_stats(X_design, struct), y_stats(Y, struct), struct)
+    return fit_reml(stack_stats([stats]), struct), struct
+
+
+def _statsmodels_fits(Y, design):
+    from statsmodels.formula.api import mixedlm
+
+    out = []
+    for t in range(Y.shape[1]):
+        frame = design.copy()
+        frame["data"] = Y[:, t]
+        frame["sid_ch"] = frame["sid"].astype(str) + ":" + frame["ch"].astype(str)
+        model = mixedlm(
+            "data ~ C(hit_miss) * C(region)",
+            frame,
+            groups=frame["sid"],
+            re_formula="1",
+            vc_formula={"sid_ch": "0 + C(sid_ch)"},
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.append(model.fit(method="lbfgs", reml=True))
+    return out
+
+
+def _dense_gls_f(X_design, y, design, res, j):
+    """Wald F of coefficient j by dense GLS at statsmodels' variance estimates."""
+    sid = design["sid"].to_numpy()
+    sid_ch = (design["sid"].astype(str) + ":" + design["ch"].astype(str)).to_numpy()
+    V = res.scale * np.eye(len(y))
+    V += res.cov_re.to_numpy()[0, 0] * (sid[:, None] == sid[None, :])
+    V += res.vcomp[0] * (sid_ch[:, None] == sid_ch[None, :])
+    Vi = np.linalg.inv(V)
+    cov = np.linalg.inv(X_design.T @ Vi @ X_design)
+    beta = cov @ X_design.T @ Vi @ y
+    return beta[j] ** 2 / cov[j, j]
+
+
+@pytest.mark.parametrize("seed, n_missing", [(0, 0), (1, 20)])
+def test_reml_matches_statsmodels_mixedlm(seed, n_missing):
+    # the original layout: 10 subjects, 169 channels, 338 rows (minus n_missing)
+    Y, design = make_nested_timeseries(
+        n_times=3,
+        effect_window=(1, 3),
+        hit_miss_effect=1.0,
+        region_effect=0.8,
+        interaction_effect=0.5,
+        sigma_subject=1.2,
+        sigma_channel=0.9,
+        n_missing=n_missing,
+        random_state=seed,
+    )
+    spec = DesignSpec(parse_formula("hit_miss * region"), design, "treatment")
+    X_design = spec.matrix(design)
+    fit, struct = _fit(X_design, Y, design)
+    contrasts = [np.eye(4)[[j]] for j in (1, 2, 3)]
+    F = term_statistics(fit, contrasts, "F")[0]
+    checked = 0
+    for t, res in enumerate(_statsmodels_fits(Y, design)):
+        interior = res.converged and res.vcomp[0] > 1e-3 * res.scale
+        interior &= res.cov_re.to_numpy()[0, 0] > 1e-3 * res.scale
+        if not interior:
+            continue
+        checked += 1
+        # our optimum is at least as good as statsmodels' (same criterion)
+        gamma_sm = np.array([[[res.cov_re.to_numpy()[0, 0], res.vcomp[0]]]]) / res.scale
+        stats_t = xy_stats(X_design, Y[:, t : t + 1], x_stats(X_design, struct),
+                           y_stats(Y[:, t : t + 1], struct), struct)
+        at_sm = gls_at(gamma_sm, stack_stats([stats_t]), struct)
+        assert fit["criterion"][0, t] <= at_sm["criterion"][0, 0] + 1e-8
+        np.testing.assert_allclose(fit["beta"][0, t], res.fe_params, rtol=1e-4)
+        np.testing.assert_allclose(fit["sigma2"][0, t], res.scale, rtol=1e-4)
+        n_params = len(res.params)
+        for i, j in enumerate((1, 2, 3)):
+            L = np.zeros((1, n_params))
+            L[0, j] = 1
+            F_sm = float(np.squeeze(res.f_test(L).fvalue))
+            if n_missing == 0 and j != 2:
+                # within-channel terms: exact agreement in balanced designs
+                np.testing.assert_allclose(F[i, t], F_sm, rtol=1e-4)
+            else:
+                np.testing.assert_allclose(F[i, t], F_sm, rtol=5e-3)
+            # exact GLS Wald F at statsmodels' variance components
+            F_dense = _dense_gls_f(X_design, Y[:, t], design, res, j)
+            np.testing.assert_allclose(F[i, t], F_dense, rtol=2e-4)
+    assert checked >= 2
+
+
+def test_one_factor_f_equals_squared_paired_t():
+    Y, design = make_nested_timeseries(
+        n_subjects=5, n_channels=6, n_times=12, effect_window=(3, 9),
+        hit_miss_effect=0.8, sigma_channel=1.0, random_state=3,
+    )
+    spec = DesignSpec(parse_formula("hit_miss"), design, "treatment")
+    fit, _ = _fit(spec.matrix(design), Y, design)
+    t_lmm = term_statistics(fit, [spec.contrast("hit_miss")], "t")[0, 0]
+    key = design["sid"] + ":" + design["ch"]
+    hit = pd.DataFrame(Y[design["hit_miss"].to_numpy() == 1]).set_index(
+        key[design["hit_miss"] == 1].to_numpy())
+    miss = pd.DataFrame(Y[design["hit_miss"].to_numpy() == 0]).set_index(
+        key[design["hit_miss"] == 0].to_numpy())
+    diff = (hit - miss.loc[hit.index]).to_numpy()
+    t_paired = sps.ttest_1samp(diff, 0).statistic
+    interior = fit["gamma"][0, :, 1] > 1e-6
+    assert interior.sum() >= 8
+    np.testing.assert_allclose(t_lmm[interior], t_paired[interior], rtol=1e-6)
+
+
+def test_boundary_fit_with_zero_channel_variance_is_finite_and_at_bound():
+    Y, design = make_nested_timeseries(
+        n_subjects=6, n_channels=8, n_times=6, effect_window=(1, 3), sigma_channel=0.0,
+        sigma_subject=2.0, ar=0.0, random_state=0,
+    )
+    spec = DesignSpec(parse_formula("hit_miss * region"), design, "sum")
+    X_design = spec.matrix(design)
+    fit, struct = _fit(X_design, Y, design)
+    assert np.isfinite(fit["beta"]).all()
+    at_bound = fit["gamma"][0, :, 1] == 0
+    assert at_bound.any()
+    assert (fit["gamma"][0, :, 0] > 0.5).all()
+    # the boundary is a true constrained minimum: moving inside increases it
+    stats = stack_stats([xy_stats(X_design, Y, x_stats(X_design, struct),
+                                  y_stats(Y, struct), struct)])
+    inside = fit["gamma"].copy()
+    inside[..., 1] += 1e-3
+    assert (gls_at(inside, stats, struct)["criterion"][0, at_bound]
+            > fit["criterion"][0, at_bound]).all()
+
+
+def test_ols_fallback_without_groups_matches_lstsq():
+    rng = np.random.default_rng(0)
+    X_design = np.column_stack([np.ones(30), rng.normal(size=(30, 2))])
+    Y = rng.normal(size=(30, 5))
+    struct = NestedStructure(None, None, 30)
+    stats = xy_stats(X_design, Y, x_stats(X_design, struct), y_stats(Y, struct), struct)
+    fit = fit_reml(stack_stats([stats]), struct)
+    coef, *_ = np.linalg.lstsq(X_design, Y, rcond=None)
+    np.testing.assert_allclose(fit["beta"][0].T, coef, rtol=1e-10)
+    F = wald_f(fit["beta"][0], fit["cov_unscaled"][0], fit["sigma2"][0],
+               np.eye(3)[[1]])
+    resid = Y - X_design @ coef
+    s2 = (resid**2).sum(0) / 27
+    cov = np.linalg.inv(X_design.T @ X_design)
+    np.testing.assert_allclose(F, coef[1] ** 2 / (s2 * cov[1, 1]), rtol=1e-10)
+
+
+def test_batched_cholesky_solve_matches_numpy():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(7, 5, 5))
+    M = A @ np.swapaxes(A, -1, -2) + 5 * np.eye(5)
+    r = rng.normal(size=(7, 5))
+    logdet, x = _chol_solve(M, r)
+    np.testing.assert_allclose(logdet, np.linalg.slogdet(M)[1])
+    np.testing.assert_allclose(x, np.linalg.solve(M, r[..., None])[..., 0])
