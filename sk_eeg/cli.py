@@ -18,8 +18,10 @@ import time
 from importlib import import_module
 
 _METHOD_CLIS = [
+    "sk_eeg.deep._cli",
     "sk_eeg.stats._cli",
     "sk_eeg.video._cli",
+    "sk_eeg.panel._cli",
 ]
 
 

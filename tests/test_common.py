@@ -8,11 +8,16 @@ every entry carries the reason it cannot pass, and it should only shrink.
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sk_eeg.deep import BipolarMontage, MelSpecCNNClassifier
+from sk_eeg.panel import VonMisesFisherMixture
+from sk_eeg.stats import ClusterLMETest
 from sk_eeg.utils import all_estimators
 
 # Estimator name -> zero-argument callable returning a small, fast instance for
 # the checks (few permutations, one epoch, a tiny network). Default: ``cls()``.
 CHECK_INSTANCES = {
+    "ClusterLMETest": lambda: ClusterLMETest(
+        n_permutations=19, random_state=0, verbose=False
+    ),
     "BipolarMontage": lambda: BipolarMontage(montage=[(0, 1), 0]),
     "MelSpecCNNClassifier": lambda: MelSpecCNNClassifier(
         backbone="test_efficientnet",
@@ -29,6 +34,9 @@ CHECK_INSTANCES = {
         device="cpu",
         n_jobs=1,
     ),
+    "VonMisesFisherMixture": lambda: VonMisesFisherMixture(
+        n_components=2, random_state=0
+    ),
 }
 
 # Estimator name -> {check name: reason}. Keep it short.
@@ -36,6 +44,10 @@ EXPECTED_FAILED_CHECKS = {
     "MelSpecCNNClassifier": {
         "check_sample_weight_equivalence_on_dense_data": "mini-batch SGD: repeating "
         "a sample changes the batches, so weights match repeats only in expectation",
+    },
+    "IFEPanelRegressor": {
+        "check_estimators_empty_data_messages": "X with no columns is a valid pure "
+        "factor model (loadings and rank from y alone)",
     },
 }
 

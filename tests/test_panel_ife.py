@@ -133,7 +133,9 @@ def test_planted_covariate_effects_and_rank_are_recovered():
     assert_allclose(model.coef_[:, 4], data.coef[:, 4], atol=0.05)
     assert_allclose(model.coef_[:, 2:4], data.coef[:, 2:4], atol=0.6)
     assert_allclose(model.coef_[:, :2], data.coef[:, :2], atol=0.35)
-    assert np.corrcoef(model.coef_[:, :4].ravel(), data.coef[:, :4].ravel())[0, 1] > 0.95
+    assert (
+        np.corrcoef(model.coef_[:, :4].ravel(), data.coef[:, :4].ravel())[0, 1] > 0.95
+    )
     for g in range(12):
         lam = model.loadings_[g]
         true = np.linalg.qr(data.loadings[g])[0]
@@ -194,7 +196,9 @@ def test_em_for_missing_y_recovers_complete_data_fit():
     rec = em.reconstruct(full.X, full.y, groups=full.groups)
     cells = np.isnan(miss.y)
     err_em = np.mean((rec[cells] - full.y[cells]) ** 2)
-    err_mean = np.mean((np.nanmean(miss.y, 0)[np.nonzero(cells)[1]] - full.y[cells]) ** 2)
+    err_mean = np.mean(
+        (np.nanmean(miss.y, 0)[np.nonzero(cells)[1]] - full.y[cells]) ** 2
+    )
     assert err_em < 0.3 * err_mean
 
 
@@ -219,9 +223,9 @@ def test_student_t_irls_resists_outlying_time_points():
     data = make_panel_factors(n_subjects=4, n_times=400, n_channels=10, random_state=8)
     y = data.y.copy()
     bad = rng.rand(len(y)) < 0.05
-    y[bad] += 30 * rng.standard_normal((bad.sum(), 1)) * data.X["state"].to_numpy()[
-        bad, None
-    ]
+    y[bad] += (
+        30 * rng.standard_normal((bad.sum(), 1)) * data.X["state"].to_numpy()[bad, None]
+    )
     ols = IFEPanelRegressor(n_factors=3).fit(data.X, y, groups=data.groups)
     rob = IFEPanelRegressor(n_factors=3, robust="t").fit(data.X, y, groups=data.groups)
     err_ols = np.abs(ols.coef_[:, 4] - data.coef[:, 4]).mean()
@@ -246,3 +250,18 @@ def test_clear_errors_for_unidentified_designs():
     with pytest.warns(UserWarning, match="not identified"):
         model = IFEPanelRegressor().fit(single, data.y)
     assert np.all(model.coef_[:, 1] == 0)
+
+
+def test_partial_fit_over_blocks_equals_fit_on_all_data():
+    data = make_panel_factors(n_subjects=5, n_times=240, random_state=10)
+    full = IFEPanelRegressor().fit(data.X, data.y, groups=data.groups)
+    stream = IFEPanelRegressor()
+    for block in np.array_split(np.arange(len(data.y)), 7):
+        stream.partial_fit(data.X.iloc[block], data.y[block], groups=data.groups[block])
+    assert_allclose(stream.coef_, full.coef_, atol=1e-9)
+    assert_allclose(stream.group_intercepts_, full.group_intercepts_, atol=1e-9)
+    assert_allclose(stream.eigenvalues_, full.eigenvalues_, atol=1e-9)
+    assert stream.n_factors_.tolist() == full.n_factors_.tolist()
+    assert_allclose(stream.predict(data.X), full.predict(data.X), atol=1e-9)
+    with pytest.raises(ValueError, match="complete"):
+        IFEPanelRegressor().partial_fit(data.X, np.where(data.y > 3, np.nan, data.y))

@@ -12,7 +12,8 @@ from sk_eeg.stats._design import DesignSpec, parse_formula
 from sk_eeg.stats._engine import term_statistics
 from sk_eeg.stats._reml import (
     NestedStructure,
-    _chol_solve,
+    _chol,
+    _logdet_rss,
     fit_reml,
     gls_at,
     stack_stats,
@@ -97,8 +98,13 @@ def test_reml_matches_statsmodels_mixedlm(seed, n_missing):
         checked += 1
         # our optimum is at least as good as statsmodels' (same criterion)
         gamma_sm = np.array([[[res.cov_re.to_numpy()[0, 0], res.vcomp[0]]]]) / res.scale
-        stats_t = xy_stats(X_design, Y[:, t : t + 1], x_stats(X_design, struct),
-                           y_stats(Y[:, t : t + 1], struct), struct)
+        stats_t = xy_stats(
+            X_design,
+            Y[:, t : t + 1],
+            x_stats(X_design, struct),
+            y_stats(Y[:, t : t + 1], struct),
+            struct,
+        )
         at_sm = gls_at(gamma_sm, stack_stats([stats_t]), struct)
         assert fit["criterion"][0, t] <= at_sm["criterion"][0, 0] + 1e-8
         np.testing.assert_allclose(fit["beta"][0, t], res.fe_params, rtol=1e-4)
@@ -121,17 +127,24 @@ def test_reml_matches_statsmodels_mixedlm(seed, n_missing):
 
 def test_one_factor_f_equals_squared_paired_t():
     Y, design = make_nested_timeseries(
-        n_subjects=5, n_channels=6, n_times=12, effect_window=(3, 9),
-        hit_miss_effect=0.8, sigma_channel=1.0, random_state=3,
+        n_subjects=5,
+        n_channels=6,
+        n_times=12,
+        effect_window=(3, 9),
+        hit_miss_effect=0.8,
+        sigma_channel=1.0,
+        random_state=3,
     )
     spec = DesignSpec(parse_formula("hit_miss"), design, "treatment")
     fit, _ = _fit(spec.matrix(design), Y, design)
     t_lmm = term_statistics(fit, [spec.contrast("hit_miss")], "t")[0, 0]
     key = design["sid"] + ":" + design["ch"]
     hit = pd.DataFrame(Y[design["hit_miss"].to_numpy() == 1]).set_index(
-        key[design["hit_miss"] == 1].to_numpy())
+        key[design["hit_miss"] == 1].to_numpy()
+    )
     miss = pd.DataFrame(Y[design["hit_miss"].to_numpy() == 0]).set_index(
-        key[design["hit_miss"] == 0].to_numpy())
+        key[design["hit_miss"] == 0].to_numpy()
+    )
     diff = (hit - miss.loc[hit.index]).to_numpy()
     t_paired = sps.ttest_1samp(diff, 0).statistic
     interior = fit["gamma"][0, :, 1] > 1e-6
@@ -141,8 +154,14 @@ def test_one_factor_f_equals_squared_paired_t():
 
 def test_boundary_fit_with_zero_channel_variance_is_finite_and_at_bound():
     Y, design = make_nested_timeseries(
-        n_subjects=6, n_channels=8, n_times=6, effect_window=(1, 3), sigma_channel=0.0,
-        sigma_subject=2.0, ar=0.0, random_state=0,
+        n_subjects=6,
+        n_channels=8,
+        n_times=6,
+        effect_window=(1, 3),
+        sigma_channel=0.0,
+        sigma_subject=2.0,
+        ar=0.0,
+        random_state=0,
     )
     spec = DesignSpec(parse_formula("hit_miss * region"), design, "sum")
     X_design = spec.matrix(design)
@@ -152,12 +171,15 @@ def test_boundary_fit_with_zero_channel_variance_is_finite_and_at_bound():
     assert at_bound.any()
     assert (fit["gamma"][0, :, 0] > 0.5).all()
     # the boundary is a true constrained minimum: moving inside increases it
-    stats = stack_stats([xy_stats(X_design, Y, x_stats(X_design, struct),
-                                  y_stats(Y, struct), struct)])
+    stats = stack_stats(
+        [xy_stats(X_design, Y, x_stats(X_design, struct), y_stats(Y, struct), struct)]
+    )
     inside = fit["gamma"].copy()
     inside[..., 1] += 1e-3
-    assert (gls_at(inside, stats, struct)["criterion"][0, at_bound]
-            > fit["criterion"][0, at_bound]).all()
+    assert (
+        gls_at(inside, stats, struct)["criterion"][0, at_bound]
+        > fit["criterion"][0, at_bound]
+    ).all()
 
 
 def test_ols_fallback_without_groups_matches_lstsq():
@@ -169,19 +191,22 @@ def test_ols_fallback_without_groups_matches_lstsq():
     fit = fit_reml(stack_stats([stats]), struct)
     coef, *_ = np.linalg.lstsq(X_design, Y, rcond=None)
     np.testing.assert_allclose(fit["beta"][0].T, coef, rtol=1e-10)
-    F = wald_f(fit["beta"][0], fit["cov_unscaled"][0], fit["sigma2"][0],
-               np.eye(3)[[1]])
+    F = wald_f(fit["beta"][0], fit["cov_unscaled"][0], fit["sigma2"][0], np.eye(3)[[1]])
     resid = Y - X_design @ coef
     s2 = (resid**2).sum(0) / 27
     cov = np.linalg.inv(X_design.T @ X_design)
     np.testing.assert_allclose(F, coef[1] ** 2 / (s2 * cov[1, 1]), rtol=1e-10)
 
 
-def test_batched_cholesky_solve_matches_numpy():
+def test_augmented_cholesky_gives_logdet_and_residual_sum_of_squares():
     rng = np.random.default_rng(1)
-    A = rng.normal(size=(7, 5, 5))
-    M = A @ np.swapaxes(A, -1, -2) + 5 * np.eye(5)
-    r = rng.normal(size=(7, 5))
-    logdet, x = _chol_solve(M, r)
-    np.testing.assert_allclose(logdet, np.linalg.slogdet(M)[1])
-    np.testing.assert_allclose(x, np.linalg.solve(M, r[..., None])[..., 0])
+    A = rng.normal(size=(7, 6, 6))
+    A = A @ np.swapaxes(A, -1, -2) + 5 * np.eye(6)
+    M, r, c = A[:, :5, :5], A[:, :5, 5], A[:, 5, 5]
+    rss_ref = c - np.einsum("np,np->n", r, np.linalg.solve(M, r[..., None])[..., 0])
+    for logdet, rss in (
+        _logdet_rss(A, 5),
+        _logdet_rss(A * 0 + _chol(A) @ np.swapaxes(_chol(A), -1, -2), 5),
+    ):
+        np.testing.assert_allclose(logdet, np.linalg.slogdet(M)[1])
+        np.testing.assert_allclose(rss, rss_ref)

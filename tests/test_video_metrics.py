@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from scipy.ndimage import uniform_filter  # noqa: F401  (used by the code under test)
 
 from sk_eeg.video import (
     n_way_chance_level,

@@ -297,7 +297,10 @@ def load_lme_table(source, *, time_col="time", value_col="data", id_cols=None):
                 "identify one observation."
             )
         wide = frame.pivot_table(
-            index=id_cols, columns=time_col, values=value_col, aggfunc="first",
+            index=id_cols,
+            columns=time_col,
+            values=value_col,
+            aggfunc="first",
             sort=False,
         )
         wide = wide[sorted(wide.columns)]

@@ -97,10 +97,7 @@ def make_bai2009_panel(
     common = fac @ lam.T
     shift = lam.sum(1)[None, :] + fac.sum(1)[:, None]
     X = np.stack(
-        [
-            1 + common + shift + rng.standard_normal((n_times, n_units))
-            for _ in beta
-        ],
+        [1 + common + shift + rng.standard_normal((n_times, n_units)) for _ in beta],
         axis=2,
     )
     y = X @ beta + common + 2.0 * rng.standard_normal((n_times, n_units))

@@ -109,14 +109,12 @@ def _pattern(rng, kind, t, sfreq, side):
         wave = np.sin(2 * np.pi * freq * t + phase) + 0.3 * np.sin(
             4 * np.pi * freq * t + 2 * phase
         )
-        field = (
-            _field(lateral, 0.45) if kind == "lrda" else _field((0.0, 0.75), 0.85)
-        )
-        return field[:, None] * wave[None] * 2.5
+        field = _field(lateral, 0.35) if kind == "lrda" else _field((0.0, 0.75), 0.6)
+        return field[:, None] * wave[None] * 5.0
     if kind == "lpd" or kind == "gpd":
         wave = _discharges(rng, t, rng.uniform(0.7, 2.0), sfreq)
-        field = _field(lateral, 0.45) if kind == "lpd" else _field((0.0, 0.5), 0.9)
-        return field[:, None] * wave[None] * 3.0
+        field = _field(lateral, 0.35) if kind == "lpd" else _field((0.0, 0.5), 0.7)
+        return field[:, None] * wave[None] * 6.0
     if kind == "seizure":
         # Evolving rhythm: frequency and amplitude change over the window.
         f0, f1 = rng.uniform(3.0, 5.0), rng.uniform(6.0, 10.0)
@@ -125,8 +123,8 @@ def _pattern(rng, kind, t, sfreq, side):
         phase = 2 * np.pi * np.cumsum(np.linspace(f0, f1, t.size)) / sfreq
         envelope = np.linspace(0.4, 1.0, t.size) ** (1 if rng.random() < 0.5 else -1)
         envelope = envelope / envelope.max()
-        field = _field(lateral, 0.6) if rng.random() < 0.6 else _field((0, 0), 1.0)
-        return field[:, None] * (np.sin(phase) * envelope)[None] * 3.0
+        field = _field(lateral, 0.45) if rng.random() < 0.6 else _field((0, 0), 0.7)
+        return field[:, None] * (np.sin(phase) * envelope)[None] * 5.0
     return np.zeros((_POSITIONS.shape[0], t.size))
 
 
@@ -211,7 +209,9 @@ def make_eeg_patterns(
         raise ValueError(f"n_times must be at least 16, got {n_times}.")
     lo, hi = n_voters
     if not 1 <= lo <= hi:
-        raise ValueError(f"n_voters must be (low, high) with 1 <= low <= high: {n_voters}.")
+        raise ValueError(
+            f"n_voters must be (low, high) with 1 <= low <= high: {n_voters}."
+        )
     if not 0 < agreement <= 1:
         raise ValueError(f"agreement must lie in (0, 1], got {agreement}.")
     rng = check_random_state(random_state)
@@ -266,6 +266,7 @@ def load_hms_eeg(
     deduplicate=False,
     channels=None,
     nan_policy="zero",
+    require_votes=True,
     return_frame=False,
 ):
     """Load HMS-style EEG windows (parquet) and expert votes (csv).
@@ -296,6 +297,11 @@ def load_hms_eeg(
         Columns to read (default: all columns of the first file, in order).
     nan_policy : {'zero', 'raise'}
         Missing samples (NaN) are set to 0 or raise an error.
+    require_votes : bool
+        If False, a csv without vote columns is accepted (windows to
+        predict): ``votes`` is then None, a missing
+        ``eeg_label_offset_seconds`` means 0 and a missing ``patient_id``
+        gives None.
     return_frame : bool
         Also return the kept csv rows as a :class:`pandas.DataFrame`.
 
@@ -303,9 +309,9 @@ def load_hms_eeg(
     -------
     X : ndarray of float32, shape (n_windows, n_channels, n_times)
         The windows (in the files' unit, µV for HMS).
-    votes : ndarray of int, shape (n_windows, 6)
+    votes : ndarray of int, shape (n_windows, 6) | None
         Vote counts in the order of :data:`PATTERN_CLASSES`.
-    patients : ndarray, shape (n_windows,)
+    patients : ndarray, shape (n_windows,) | None
         ``patient_id`` of each window.
     ch_names : list of str
         The channels.
@@ -322,24 +328,35 @@ def load_hms_eeg(
         raise FileNotFoundError(f"eeg_dir={os.fspath(eeg_dir)!r} is not a folder.")
     frame = pd.read_csv(csv_path)
     vote_cols = [f"{name}_vote" for name in PATTERN_CLASSES]
-    needed = ["eeg_id", "eeg_label_offset_seconds", "patient_id", *vote_cols]
-    missing = [col for col in needed if col not in frame.columns]
-    if missing:
-        raise ValueError(f"The csv lacks the columns {missing}; expected {needed}.")
-    frame = frame[frame[vote_cols].sum(axis=1) >= max(min_votes, 1)]
-    if deduplicate:
-        frame = (
-            frame.groupby(["eeg_id", *vote_cols], sort=False, group_keys=False)
-            .apply(lambda g: g.iloc[[len(g) // 2]])
-            .reset_index(drop=True)
-        )
+    has_votes = all(col in frame.columns for col in vote_cols)
+    if not require_votes:
+        if "eeg_id" not in frame.columns:
+            raise ValueError("The csv lacks the column 'eeg_id'.")
+        if "eeg_label_offset_seconds" not in frame.columns:
+            frame["eeg_label_offset_seconds"] = 0.0
+    else:
+        needed = ["eeg_id", "eeg_label_offset_seconds", "patient_id", *vote_cols]
+        missing = [col for col in needed if col not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"The csv lacks the columns {missing}; expected {needed} (or pass "
+                "require_votes=False for windows without votes)."
+            )
+    if has_votes:
+        frame = frame[frame[vote_cols].sum(axis=1) >= max(min_votes, 1)]
+    if deduplicate and has_votes:
+        groups = frame.groupby(["eeg_id", *vote_cols], sort=False)
+        size = groups["eeg_id"].transform("size")
+        frame = frame[groups.cumcount() == size // 2]
     frame = frame.reset_index(drop=True)
     n_times = int(round(window_seconds * sfreq))
     windows = []
     for eeg_id, rows in frame.groupby("eeg_id", sort=False):
         path = eeg_dir / f"{eeg_id}.parquet"
         if not path.is_file():
-            raise FileNotFoundError(f"No EEG file {os.fspath(path)!r} for eeg_id {eeg_id}.")
+            raise FileNotFoundError(
+                f"No EEG file {os.fspath(path)!r} for eeg_id {eeg_id}."
+            )
         data = pd.read_parquet(path)
         if channels is None:
             channels = list(data.columns)
@@ -367,6 +384,9 @@ def load_hms_eeg(
                 "them to 0."
             )
         X[nan] = 0.0
-    votes = frame[vote_cols].to_numpy(dtype=np.int64)
-    out = (X, votes, frame["patient_id"].to_numpy(), list(channels))
+    votes = frame[vote_cols].to_numpy(dtype=np.int64) if has_votes else None
+    patients = (
+        frame["patient_id"].to_numpy() if "patient_id" in frame.columns else None
+    )
+    out = (X, votes, patients, list(channels))
     return out + (frame,) if return_frame else out

@@ -118,7 +118,9 @@ class SoftTargetKLLoss(nn.Module):
     def forward(self, logits, y):
         """Compute the loss."""
         target, weight = y[:, :-1], y[:, -1]
-        log_prob = torch.log_softmax(logits.float(), dim=1)
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()
+        log_prob = torch.log_softmax(logits, dim=1)
         kl = (torch.xlogy(target, target) - target * log_prob).sum(dim=1)
         return (weight * kl).sum() / weight.sum().clamp(min=1e-12)
 

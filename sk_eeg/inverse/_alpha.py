@@ -46,6 +46,7 @@ def _solve(solver, gain, data, fraction, n_orient, X_init, params, lipschitz=Non
             alpha,
             n_orient,
             n_reweightings=params["n_reweightings"],
+            unit=alpha / (100.0 * fraction),
             **common,
         )
     else:
@@ -145,10 +146,10 @@ def _sure_scores(solver, gain, data, fractions, n_orient, params, rng):
             # The same absolute alpha for both data sets: SURE differentiates
             # the estimator at a fixed regularization.
             X = _solve_abs(solver, gain, data, fraction * alpha_max, n_orient, X,
-                           params)
+                           params, alpha_max / 100.0)
             X_eps = _solve_abs(
                 solver, gain, data + eps * delta, fraction * alpha_max, n_orient,
-                X_eps, params,
+                X_eps, params, alpha_max / 100.0,
             )
         dof = float(np.sum(delta * (gain @ (X_eps - X)))) / eps
         residual = data - gain @ X
@@ -156,14 +157,14 @@ def _sure_scores(solver, gain, data, fractions, n_orient, params, rng):
     return out
 
 
-def _solve_abs(solver, gain, data, alpha, n_orient, X_init, params):
+def _solve_abs(solver, gain, data, alpha, n_orient, X_init, params, unit=1.0):
     common = dict(
         X_init=X_init, tol=params["tol"], max_iter=params["max_iter"], warn=False
     )
     if solver == "irmxne":
         return _solve_irmxne(
             gain, data, alpha, n_orient, n_reweightings=params["n_reweightings"],
-            **common,
+            unit=unit, **common,
         )[0]
     penalty = "l1" if solver == "lasso" else "l21"
     return _solve_sparse(gain, data, alpha, n_orient, penalty, **common)[0]

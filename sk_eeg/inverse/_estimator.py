@@ -305,19 +305,23 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         nave = 1 if np.ndim(X) == 2 else data.shape[0]
         info = None
         if model.fwd is not None:
-            info = mne.pick_info(
-                model.fwd["info"],
-                [model.fwd["info"]["ch_names"].index(c) for c in model.ch_names],
-            )
-            with info._unlock():
-                info["bads"] = []
-            if len(mne.pick_types(info, meg=False, eeg=True)):
-                info["projs"] = [mne.make_eeg_average_ref_proj(info, verbose=False)]
+            fwd_info = model.fwd["info"]
+            types = [
+                mne.channel_type(fwd_info, fwd_info["ch_names"].index(ch))
+                for ch in model.ch_names
+            ]
+            info = mne.create_info(list(model.ch_names), 1000.0, types)
+            if "eeg" in types:
+                info = (
+                    mne.EvokedArray(np.zeros((len(types), 1)), info, verbose=False)
+                    .set_eeg_reference("average", projection=True, verbose=False)
+                    .info
+                )
         data = data[0] if np.ndim(X) == 2 else data
         return data, info, nave, model.ch_names, "array"
 
     def _whiten(self, data, names, nave, problem):
-        """Average epochs, pick the problem's channels, whiten, unit noise."""
+        """Average epochs, pick the problem's channels and whiten."""
         if data.ndim == 3:
             data = data.mean(axis=0)
         if problem.ch_names is not None and names is not None:
@@ -329,7 +333,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                     f"{', '.join(missing[:20])}."
                 )
             data = data[[index[c] for c in problem.ch_names]]
-        return data, problem.whitener @ data * np.sqrt(nave)
+        return data, problem.whitener @ data
 
     def fit(self, X, y=None):
         """Estimate the sparse sources of ``X``.
@@ -373,7 +377,6 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                 "X is all zeros (after whitening and the average reference): there "
                 "is nothing to localize."
             )
-        self._sqrt_nave = np.sqrt(nave)
         if kind == "Evoked":
             self.tmin_, self.tstep_ = X.times[0], 1.0 / X.info["sfreq"]
         elif kind == "Epochs":
@@ -400,9 +403,11 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                 )
                 best = _select_one_se(fractions, scores)
             else:
-                sure = _sure_scores(solver, gain, white, fractions, n_orient,
+                # SURE needs unit noise: the whitened average has variance 1/nave.
+                sure = _sure_scores(solver, gain, white * np.sqrt(nave), fractions,
+                                    n_orient,
                                     params, rng)
-                scores = (-sure / float(np.sum(white**2)))[:, None]
+                scores = (-sure / float(nave * np.sum(white**2)))[:, None]
                 best = int(np.argmin(sure))
             self.alphas_, self.cv_scores_ = fractions, scores
             alpha = float(fractions[best])
@@ -426,7 +431,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         self.n_orient_ = n_orient
         self.active_set_ = _block_norms(X_w, n_orient) > 0
         self.n_active_ = int(self.active_set_.sum())
-        self.coef_ = X_w * problem.source_weighting[:, None] / self._sqrt_nave
+        self.coef_ = X_w * problem.source_weighting[:, None]
         self.explained_variance_ = 1.0 - float(
             np.sum((white - gain @ X_w) ** 2)
         ) / float(np.sum(white**2))
@@ -587,10 +592,10 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         amplitude = self._amplitudes()
         nn = problem.model.source_nn if fwd is None else fwd["source_nn"]
         white = problem.gain @ (
-            self.coef_ / problem.source_weighting[:, None] * self._sqrt_nave
+            self.coef_ / problem.source_weighting[:, None]
         )
         total = np.sum(white**2, axis=0) + np.sum(
-            (problem.whitener @ self.residual_ * self._sqrt_nave) ** 2, axis=0
+            (problem.whitener @ self.residual_) ** 2, axis=0
         )
         dipoles = []
         for g in np.flatnonzero(self.active_set_):
@@ -602,7 +607,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             cols = slice(g * self.n_orient_, (g + 1) * self.n_orient_)
             part = problem.gain[:, cols] @ (
                 self.coef_[cols] / problem.source_weighting[cols, None]
-                * self._sqrt_nave
+               
             )
             gof = 100.0 * np.sum(part**2, axis=0) / np.maximum(total, 1e-300)
             dipoles.append(

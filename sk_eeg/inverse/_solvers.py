@@ -341,12 +341,16 @@ def _solve_irmxne(
     ws_size=10,
     lipschitz=None,
     warn=True,
+    unit=1.0,
 ):
     """Iteratively reweighted MxNE: an L2,0.5 penalty by reweighted L21 problems.
 
     The first problem is MxNE; each next one weighs source ``g`` by
     ``1 / (2 sqrt(||X_g||_F))`` from the previous solution (sources at zero
     leave the model), which majorizes ``alpha * sum_g sqrt(||X_g||_F)``.
+    The L2,0.5 penalty is not scale-free: norms are measured in units of
+    ``unit`` (MNE uses ``alpha_max / 100``, and so does the estimator), i.e.
+    weights are ``1 / (2 sqrt(unit * ||X_g||_F))``.
 
     Returns
     -------
@@ -383,7 +387,9 @@ def _solve_irmxne(
         if not norms.any():
             break
         with np.errstate(divide="ignore"):
-            weights = np.where(norms > 0, 1.0 / (2.0 * np.sqrt(norms)), np.inf)
+            weights = np.where(
+                norms > 0, 1.0 / (2.0 * np.sqrt(unit * norms)), np.inf
+            )
         if X_prev is not None:
             same_support = np.array_equal(
                 _block_norms(X_prev, n_orient) > 0, norms > 0

@@ -81,7 +81,9 @@ def _between_fit(intercepts, table, max_iter=200, tol=1e-8):
         dev = filled - a_mean
         a_cov = dev.T @ dev / n_groups
         if miss.any():
-            psi = np.maximum(((intercepts - intercept - filled @ coef.T) ** 2).mean(0), 1e-12)
+            psi = np.maximum(
+                ((intercepts - intercept - filled @ coef.T) ** 2).mean(0), 1e-12
+            )
             filled_new, (rows, covs) = _impute_gaussian(
                 np.where(miss, np.nan, table),
                 intercepts - intercept,
@@ -94,6 +96,11 @@ def _between_fit(intercepts, table, max_iter=200, tol=1e-8):
             filled_new, rows, covs = filled, np.array([], dtype=int), None
         design = np.column_stack([np.ones(n_groups), filled_new])
         normal = design.T @ design
+        if np.linalg.matrix_rank(design) < design.shape[1]:
+            raise ValueError(
+                "The subject-level columns of X are collinear across subjects (or "
+                "constant): their effects are not identified. Drop one of them."
+            )
         if rows.size:
             normal[1:, 1:] += covs.sum(0)
         sol = np.linalg.solve(normal, design.T @ intercepts)
@@ -141,9 +148,9 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
     the subject's residual covariance) with the posterior covariance added to
     the normal equations; missing subject-level covariates get the same
     treatment at the subject level, given the subject's intercept. With
-    ``robust='t'``, multivariate Student-t errors are fitted by iteratively
-    reweighted least squares (one weight per time point, so the Gram form
-    is kept).
+    ``robust='t'``, the residual ``y_t - mu_g - C x_t`` (factors included)
+    follows a multivariate Student-t, fitted by iteratively reweighted least
+    squares (one weight per time point, so the Gram form is kept).
 
     Parameters
     ----------
@@ -330,10 +337,17 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             y,
             reset=reset,
             validate_separately=(
-                {"dtype": np.float64, "ensure_all_finite": "allow-nan",
-                 "ensure_min_samples": 2},
-                {"dtype": np.float64, "ensure_all_finite": "allow-nan",
-                 "ensure_2d": False},
+                {
+                    "dtype": np.float64,
+                    "ensure_all_finite": "allow-nan",
+                    "ensure_min_samples": 2,
+                    "ensure_min_features": 0,
+                },
+                {
+                    "dtype": np.float64,
+                    "ensure_all_finite": "allow-nan",
+                    "ensure_2d": False,
+                },
             ),
         )
         if y.ndim not in (1, 2):
@@ -372,7 +386,8 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like or DataFrame, shape (n_samples, n_features)
-            Covariates; NaN marks missing values.
+            Covariates; NaN marks missing values. ``n_features = 0`` fits a
+            pure factor model.
         y : array-like, shape (n_samples,) or (n_samples, n_channels)
             Responses (e.g. log band power per channel); NaN marks missing
             cells.
@@ -387,6 +402,8 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         """
         self._check_params()
         X, y, Y = self._validate_xy(X, y, reset=True)
+        if hasattr(self, "_stream"):
+            del self._stream
         with use_log_level(self.verbose):
             return self._fit(X, y, Y, groups)
 
@@ -465,8 +482,8 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
                 x_mean, x_cov = _moments_with_posterior(Xt, post)
                 current.append(Xt[miss_x])
             if self.robust == "t":
-                idio = resid - low
-                weights = self._t_weights(idio, codes, n_groups, weights)
+                counts = np.bincount(codes, minlength=n_groups).astype(float)
+                weights = self._t_weights(resid, codes, state["grams"], counts)
                 current.append(weights)
             current = np.concatenate(current)
             if prev is not None:
@@ -492,6 +509,109 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         self._y_1d = y.ndim == 1
         return self
 
+    def partial_fit(self, X, y, groups=None):
+        """Add complete samples to the sufficient statistics and refit.
+
+        The estimate depends on the data only through per-subject Gram
+        matrices, so fitting block by block (e.g. one recording of a
+        memory-mapped tensor at a time) gives exactly the estimate of
+        :meth:`fit` on all blocks, in memory independent of their number.
+        With ``factor_criterion='cv'`` each call's samples of a subject form
+        one time block (fold ``call index % n_folds``).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n_samples, n_features)
+            Covariates (no missing values: use :meth:`fit` for EM).
+        y : array-like, shape (n_samples,) or (n_samples, n_channels)
+            Responses (no missing values).
+        groups : array-like, shape (n_samples,) | None
+            Subject of each sample; None is subject ``0``.
+
+        Returns
+        -------
+        self : IFEPanelRegressor
+            The updated estimator.
+        """
+        self._check_params()
+        if self.robust is not None:
+            raise ValueError(
+                "partial_fit supports robust=None only; Student-t weights need "
+                "several passes over the data (use fit)."
+            )
+        first = not hasattr(self, "_stream")
+        X, y, Y = self._validate_xy(X, y, reset=first)
+        if np.isnan(X).any() or np.isnan(Y).any():
+            raise ValueError(
+                "partial_fit needs complete X and y; missing values need the EM of fit."
+            )
+        n_folds = self.n_folds if self.factor_criterion == "cv" else 1
+        if first:
+            self._stream = {"labels": [], "calls": [], "mom": None}
+        elif Y.shape[1] != self._stream["mom"]["sy"].shape[1]:
+            raise ValueError(
+                f"y has {Y.shape[1]} channels; earlier calls had "
+                f"{self._stream['mom']['sy'].shape[1]}."
+            )
+        stream = self._stream
+        local_codes, local_labels = _group_codes(
+            np.zeros(Y.shape[0]) if groups is None else groups, Y.shape[0]
+        )
+        index = {label: i for i, label in enumerate(stream["labels"])}
+        cells = np.empty(Y.shape[0], dtype=np.intp)
+        for j, label in enumerate(local_labels.tolist()):
+            if label not in index:
+                index[label] = len(stream["labels"])
+                stream["labels"].append(label)
+                stream["calls"].append(0)
+            g = index[label]
+            cells[local_codes == j] = g * n_folds + stream["calls"][g] % n_folds
+            stream["calls"][g] += 1
+        n_groups = len(stream["labels"])
+        new = _accumulate_moments(
+            Y, X, cells, n_groups * n_folds, None, self.chunk_size
+        )
+        if stream["mom"] is not None:
+            for key, val in stream["mom"].items():
+                new[key][: val.shape[0]] += val
+        stream["mom"] = new
+        with use_log_level(self.verbose):
+            self._finish_from_moments(new, n_groups, n_folds)
+        self._y_1d = y.ndim == 1
+        return self
+
+    def _finish_from_moments(self, mom_cells, n_groups, n_folds):
+        cell_group = np.repeat(np.arange(n_groups), n_folds)
+        mom = _sum_cells(mom_cells, cell_group, n_groups)
+        w = np.maximum(mom["w"], 1e-300)
+        xbar = mom["sx"] / w[:, None]
+        within = np.diagonal(mom["sxx"], axis1=1, axis2=2) - w[:, None] * xbar**2
+        total = within.sum(0) + np.sum(w[:, None] * (xbar - xbar.mean(0)) ** 2, 0)
+        subject_level = np.all(within <= 1e-10 * np.maximum(total, 1e-300), axis=0)
+        keep = ~subject_level
+        sub = dict(mom_cells)
+        sub["sx"] = mom_cells["sx"][:, keep]
+        sub["syx"] = mom_cells["syx"][:, :, keep]
+        sub["sxx"] = mom_cells["sxx"][:, keep][:, :, keep]
+        names = _column_names(self, subject_level.size)
+        names_t = [n for n, s in zip(names, subject_level) if not s]
+        state = self._solve(sub, cell_group, n_groups, n_folds, names_t)
+        self._store(
+            state,
+            np.asarray(self._stream["labels"]),
+            subject_level,
+            xbar[:, subject_level],
+            names,
+            strict=False,
+        )
+        n_total = w.sum()
+        x_mean = mom["sx"][:, keep].sum(0) / n_total
+        x_cov = mom["sxx"][:, keep][:, :, keep].sum(0) / n_total
+        self.covariate_mean_ = x_mean
+        self.covariate_cov_ = x_cov - np.outer(x_mean, x_mean)
+        self.weights_ = None
+        self.n_iter_ = 1
+
     def _solve(self, mom_cells, cell_group, n_groups, n_folds, names_t):
         """Within fit, rank selection and loadings from cell moments."""
         mom = _sum_cells(mom_cells, cell_group, n_groups)
@@ -507,7 +627,9 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             if n_folds > 1:
                 cells = np.flatnonzero(cell_group == g)
                 sub = {k: v[cells] for k, v in mom_cells.items()}
-                tests = _resid_gram_raw(sub, coef, np.repeat(mu[g][None], cells.size, 0))
+                tests = _resid_gram_raw(
+                    sub, coef, np.repeat(mu[g][None], cells.size, 0)
+                )
                 trains = [grams[g] - t for t in tests]
                 table["cv"] = _cv_rank_errors(trains, list(tests), kmax)
             if self.n_factors == "auto":
@@ -544,7 +666,10 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
 
     def _impute_time_covariates(self, Xt_nan, Y, codes, state, x_mean, x_cov):
         coef, mu, grams, counts = (
-            state["coef"], state["mu"], state["grams"], state["counts"],
+            state["coef"],
+            state["mu"],
+            state["grams"],
+            state["counts"],
         )
         filled = Xt_nan.copy()
         rows_all, covs_all = [], []
@@ -568,19 +693,24 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         )
         return filled, (rows, covs)
 
-    def _t_weights(self, idio, codes, n_groups, weights):
-        n_channels = idio.shape[1]
-        w = np.ones(idio.shape[0]) if weights is None else weights
-        sq = idio**2
-        delta = np.zeros(idio.shape[0])
-        for g in range(n_groups):
+    def _t_weights(self, resid, codes, grams, counts):
+        """Multivariate-t weights ``(nu + p) / (nu + u' S^-1 u)`` per time point.
+
+        ``S`` is the subject's (weighted) residual covariance of
+        ``u_t = y_t - mu_g - C x_t``, factors included: an outlying time point
+        is down-weighted as a whole, not absorbed by its free factor score.
+        """
+        n_channels = resid.shape[1]
+        delta = np.zeros(resid.shape[0])
+        for g in range(grams.shape[0]):
             sel = codes == g
-            sigma2 = (w[sel, None] * sq[sel]).sum(0) / w[sel].sum()
-            sigma2 = np.maximum(sigma2, 1e-12 * max(sigma2.max(), 1e-300))
-            delta[sel] = (sq[sel] / sigma2).sum(1)
+            cov = grams[g] / max(counts[g], 1.0)
+            cov = cov + 1e-9 * np.trace(cov) / n_channels * np.eye(n_channels)
+            sol = np.linalg.solve(cov, resid[sel].T)
+            delta[sel] = np.einsum("ij,ji->i", resid[sel], sol)
         return (self.t_dof + n_channels) / (self.t_dof + delta)
 
-    def _store(self, state, labels, subject_level, table, names):
+    def _store(self, state, labels, subject_level, table, names, strict=True):
         n_groups = labels.size
         mu = state["mu"]
         n_channels = mu.shape[1]
@@ -593,19 +723,22 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             intercept = mu.mean(0)
         elif n_groups < n_subject_cov + 2:
             cols = [n for n, s in zip(names, subject_level) if s]
-            if n_groups > 1:
+            if not strict:
+                logger.info("Effects of %s not identified yet (partial_fit).", cols)
+            elif n_groups > 1:
                 raise ValueError(
                     f"X columns {cols} are constant within subjects; estimating "
                     f"their effects needs at least {n_subject_cov + 2} subjects, "
                     f"got {n_groups}. Drop them or pass more subjects."
                 )
-            warnings.warn(
-                f"X columns {cols} are constant within the single subject: their "
-                "effects are not identified and are set to 0. Pass groups to "
-                "estimate them across subjects.",
-                UserWarning,
-                stacklevel=4,
-            )
+            else:
+                warnings.warn(
+                    f"X columns {cols} are constant within the single subject: "
+                    "their effects are not identified and are set to 0. Pass "
+                    "groups to estimate them across subjects.",
+                    UserWarning,
+                    stacklevel=4,
+                )
             intercept = mu.mean(0)
         else:
             intercept, coef_a, table, a_mean, a_cov = _between_fit(mu, table)
@@ -698,7 +831,12 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(
-            self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"
+            self,
+            X,
+            reset=False,
+            dtype=np.float64,
+            ensure_all_finite="allow-nan",
+            ensure_min_features=0,
         )
         idx = self._group_index(groups, X.shape[0])
         if groups is None and self.groups_.size == 1:
@@ -709,7 +847,12 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
     def _scores(self, X, y, groups):
         check_is_fitted(self)
         X = validate_data(
-            self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"
+            self,
+            X,
+            reset=False,
+            dtype=np.float64,
+            ensure_all_finite="allow-nan",
+            ensure_min_features=0,
         )
         Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
         if Y.shape[1] != self.group_intercepts_.shape[1]:
@@ -744,7 +887,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         return scores, base, idx
 
     def transform(self, X, y=None, groups=None):
-        """Factor scores of observed responses, like ``PLSRegression.transform``.
+        r"""Factor scores of observed responses, like ``PLSRegression.transform``.
 
         Parameters
         ----------
@@ -763,13 +906,18 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         scores : array, shape (n_samples, max(n_factors_))
-            :math:`\\hat f_t = \\Lambda_g'(y_t - \\mu_g - C x_t)`; columns
+            :math:`\hat f_t = \Lambda_g'(y_t - \mu_g - C x_t)`; columns
             beyond a subject's rank are zero.
         """
         if y is None:
             check_is_fitted(self)
             X = validate_data(
-                self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan"
+                self,
+                X,
+                reset=False,
+                dtype=np.float64,
+                ensure_all_finite="allow-nan",
+                ensure_min_features=0,
             )
             return np.zeros((X.shape[0], int(self.n_factors_.max(initial=0))))
         return self._scores(X, y, groups)[0]
@@ -794,7 +942,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         return self.fit(X, y, groups).transform(X, y, groups)
 
     def reconstruct(self, X, y, groups=None):
-        """Reconstruct responses from covariates plus factors fitted on ``y``.
+        r"""Reconstruct responses from covariates plus factors fitted on ``y``.
 
         This is the original code's held-out "prediction": the factor scores
         are estimated from the same ``y`` that is reconstructed, so its
@@ -813,7 +961,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         y_rec : array, shape like ``y``
-            Covariate prediction plus :math:`\\Lambda_g \\hat f_t`.
+            Covariate prediction plus :math:`\Lambda_g \hat f_t`.
         """
         scores, base, idx = self._scores(X, y, groups)
         out = base.copy()
@@ -865,4 +1013,3 @@ def _moments_with_posterior(Xt, post):
     if rows.size:
         cov = cov + covs.sum(0)
     return mean, cov / Xt.shape[0]
-

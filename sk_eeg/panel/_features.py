@@ -169,7 +169,9 @@ def log_power_features(
         freqs = np.fft.rfftfreq(win, 1.0 / sfreq)
         keep = (freqs >= band[0]) & (freqs <= band[1])
         if not keep.any():
-            raise ValueError(f"band {band} contains no frequency of a {window} s window.")
+            raise ValueError(
+                f"band {band} contains no frequency of a {window} s window."
+            )
     block = max(1, 65536 // win)
     for start in range(0, n_windows, block):
         stop = min(n_windows, start + block)
@@ -183,4 +185,3 @@ def log_power_features(
     if scale is None:
         scale = float(np.median(power))
     return np.log(power + eps_rel * max(scale, np.finfo(float).tiny))
-

@@ -23,9 +23,7 @@ def _log_norm_const(kappa, n_dim):
     small = kappa < 1e-8
     safe = np.where(small, 1.0, kappa)
     value = (
-        nu * np.log(safe)
-        - (n_dim / 2.0) * np.log(2 * np.pi)
-        - _log_bessel_iv(nu, safe)
+        nu * np.log(safe) - (n_dim / 2.0) * np.log(2 * np.pi) - _log_bessel_iv(nu, safe)
     )
     return np.where(small, -log_area, value)
 
@@ -55,7 +53,7 @@ def _kappa_from_resultant(rbar, n_dim, kappa_max, n_newton=3):
 
 
 def _normalize_rows(X, name="X"):
-    """Unit rows; all-zero rows (no direction) stay zero, with a warning."""
+    """Scale rows to unit length; all-zero rows stay zero, with a warning."""
     norms = np.linalg.norm(X, axis=1)
     zero = norms == 0
     if zero.all():
@@ -138,12 +136,12 @@ def _em(Xn, n_components, axial, max_iter, tol, kappa_max, rng):
 
 @fill_doc
 class VonMisesFisherMixture(TransformerMixin, BaseEstimator):
-    """Mixture of von Mises-Fisher distributions fitted by EM.
+    r"""Mixture of von Mises-Fisher distributions fitted by EM.
 
     Each sample is projected on the unit sphere (its direction, e.g. the
     spatial topography of one EEG sample or spectral vector) and modelled as
 
-    .. math:: f(x) = \\sum_k \\pi_k C_p(\\kappa_k) \\exp(\\kappa_k \\mu_k' x)
+    .. math:: f(x) = \sum_k \pi_k C_p(\kappa_k) \exp(\kappa_k \mu_k' x)
 
     with log-space Bessel functions (``scipy.special.ive``), so large
     concentrations do not overflow. Concentrations start from the Banerjee et
@@ -208,7 +206,7 @@ class VonMisesFisherMixture(TransformerMixin, BaseEstimator):
     ... ])
     >>> vmf = VonMisesFisherMixture(n_components=2, random_state=0).fit(X)
     >>> np.round(np.sort(np.abs(vmf.means_).max(1)), 2).tolist()
-    [0.99, 0.99]
+    [1.0, 1.0]
     """
 
     def __init__(
@@ -255,8 +253,7 @@ class VonMisesFisherMixture(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64)
         if X.shape[0] < self.n_components:
             raise ValueError(
-                f"n_samples={X.shape[0]} should be >= n_components="
-                f"{self.n_components}."
+                f"n_samples={X.shape[0]} should be >= n_components={self.n_components}."
             )
         Xn = _normalize_rows(X)
         rng = check_random_state(self.random_state)

@@ -8,7 +8,7 @@ import numpy as np
 
 
 def find_clusters(mask):
-    """Runs of True in a 1-D boolean ``mask`` -> list of (start, stop) (stop excl.)."""
+    """Return the runs of True in a 1-D ``mask`` as (start, stop), stop exclusive."""
     padded = np.concatenate([[False], np.asarray(mask, bool), [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     return list(zip(edges[::2], edges[1::2]))

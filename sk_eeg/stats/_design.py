@@ -63,7 +63,7 @@ def parse_formula(formula):
 
 
 def term_name(term):
-    """``('a', 'b') -> 'a:b'``."""
+    """Return the name of a term: ``('a', 'b') -> 'a:b'``."""
     return ":".join(term)
 
 

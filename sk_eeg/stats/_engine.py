@@ -72,8 +72,10 @@ def null_chunk(job, Y, design, spec, struct, contrasts, statistic, start=None):
     if job["kind"] == "labels":
         ys = y_stats(Y, struct)
         n_perm = len(next(iter(job["idx"].values())))
+        columns = {f: design[f].to_numpy() for f in design.columns}
         for b in range(n_perm):
-            values = {f: design[f].to_numpy()[idx[b]] for f, idx in job["idx"].items()}
+            values = dict(columns)
+            values.update({f: columns[f][idx[b]] for f, idx in job["idx"].items()})
             Xb = spec.matrix(design, values)
             stats.append(xy_stats(Xb, Y, x_stats(Xb, struct), ys, struct))
     else:

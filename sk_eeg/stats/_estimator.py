@@ -361,7 +361,11 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 f"X is an mne.{_mne_kind(X)}; pass an Epochs or an array "
                 "(n_obs, n_times)."
             )
-        if hasattr(X, "shape") and getattr(X, "ndim", 2) == 2 and not hasattr(X, "iloc"):
+        if (
+            hasattr(X, "shape")
+            and getattr(X, "ndim", 2) == 2
+            and not hasattr(X, "iloc")
+        ):
             X_arr = np.asarray(X)
             if X_arr.dtype.kind == "f" and np.isnan(X_arr).any():
                 rows = np.flatnonzero(np.isnan(X_arr).any(axis=1))
@@ -374,8 +378,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         if design is None:
             if y is None:
                 raise ValueError(
-                    "ClusterLMETest.fit needs design (a DataFrame with the factor "
-                    "columns of formula) or y (a single factor)."
+                    "ClusterLMETest requires y to be passed, but the target y is "
+                    "None: fit needs design (a DataFrame with the factor columns of "
+                    "formula) or y (a single factor)."
                 )
             y = np.asarray(y)
             if y.ndim != 1 or len(y) != len(X):
@@ -469,8 +474,17 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
 
         # observed fit
         fit = fit_reml(
-            stack_stats([xy_stats(X_design, X, x_stats(X_design, struct),
-                                  y_stats(X, struct), struct)]),
+            stack_stats(
+                [
+                    xy_stats(
+                        X_design,
+                        X,
+                        x_stats(X_design, struct),
+                        y_stats(X, struct),
+                        struct,
+                    )
+                ]
+            ),
             struct,
         )
         stat_obs = term_statistics(fit, contrasts, self.statistic)[0]
@@ -575,14 +589,17 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         """Group terms by how their null data are made."""
         scheme = self.permutation_scheme
         if scheme == "labels":
-            return [{"terms": list(range(len(names))), "kind": "labels",
-                     "factors": list(spec.factors)}]
+            return [
+                {
+                    "terms": list(range(len(names))),
+                    "kind": "labels",
+                    "factors": list(spec.factors),
+                }
+            ]
         plan = []
         for i, term in enumerate(terms):
             level = levels[names[i]]
-            use_fl = level == "within" and (
-                scheme == "freedman-lane" or len(term) > 1
-            )
+            use_fl = level == "within" and (scheme == "freedman-lane" or len(term) > 1)
             if use_fl:
                 plan.append({"terms": [i], "kind": "residuals", "level": level})
             else:
@@ -593,8 +610,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         exact = self.n_permutations == "all"
         job = dict(group)
         if group["kind"] == "labels":
-            factor_levels = {f: blocks.level_of(design[f].to_numpy())
-                             for f in group["factors"]}
+            factor_levels = {
+                f: blocks.level_of(design[f].to_numpy()) for f in group["factors"]
+            }
             if exact:
                 if len(group["factors"]) != 1:
                     raise ValueError(
@@ -604,8 +622,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 (f,) = group["factors"]
                 idx = {f: blocks.enumerate(factor_levels[f], design[f].to_numpy())}
             else:
-                idx = {f: np.empty((self.n_permutations, len(design)), int)
-                       for f in group["factors"]}
+                idx = {
+                    f: np.empty((self.n_permutations, len(design)), int)
+                    for f in group["factors"]
+                }
                 for b in range(self.n_permutations):
                     for f in group["factors"]:
                         idx[f][b] = blocks.draw(rng, factor_levels[f])
@@ -635,11 +655,21 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         h = hashlib.sha256()
         h.update(np.ascontiguousarray(X).tobytes())
         h.update(pd.util.hash_pandas_object(design, index=False).to_numpy().tobytes())
-        h.update(repr((self.formula, self.groups, self.nested, self.coding,
-                       self.statistic, self.permutation_scheme)).encode())
+        h.update(
+            repr(
+                (
+                    self.formula,
+                    self.groups,
+                    self.nested,
+                    self.coding,
+                    self.statistic,
+                    self.permutation_scheme,
+                )
+            ).encode()
+        )
         for plan in plans:
             idx = plan["idx"]
-            for arr in (idx.values() if isinstance(idx, dict) else [idx]):
+            for arr in idx.values() if isinstance(idx, dict) else [idx]:
                 h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
 
@@ -663,8 +693,12 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             fingerprint = self._fingerprint(X, design, plans)
             done = _load_checkpoint(path, fingerprint)
             if done:
-                logger.info("Resuming from %s: %d of %d chunks done.", path,
-                            len(done), len(tasks))
+                logger.info(
+                    "Resuming from %s: %d of %d chunks done.",
+                    path,
+                    len(done),
+                    len(tasks),
+                )
         todo = [t for t in tasks if f"{t[0]}_{t[1]}" not in done]
         design_f = design[list(spec.factors)]
 
@@ -674,16 +708,24 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             if plan["kind"] == "labels":
                 job["idx"] = {f: a[start:stop] for f, a in plan["idx"].items()}
             else:
-                job.update(idx=plan["idx"][start:stop], fitted=plan["fitted"],
-                           resid=plan["resid"])
+                job.update(
+                    idx=plan["idx"][start:stop],
+                    fitted=plan["fitted"],
+                    resid=plan["resid"],
+                )
             L = [contrasts[i] for i in plan["terms"]]
-            return delayed(null_chunk)(job, X, design_f, spec, struct, L,
-                                       self.statistic, start)
+            return delayed(null_chunk)(
+                job, X, design_f, spec, struct, L, self.statistic, start
+            )
 
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
         results = parallel(_job(*t) for t in todo)
-        bar = progress_bar(total=len(tasks), initial=len(tasks) - len(todo),
-                           desc="permutations", verbose=self.verbose)
+        bar = progress_bar(
+            total=len(tasks),
+            initial=len(tasks) - len(todo),
+            desc="permutations",
+            verbose=self.verbose,
+        )
         try:
             for (g, start, stop), chunk in zip(todo, results):
                 done[f"{g}_{start}"] = chunk
@@ -698,8 +740,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 null_stat[i, start:stop] = chunk[:, j]
         return null_stat
 
-    def _cluster_inference(self, names, stat_obs, null_stat, df, tail, tfce_params,
-                           exact, times):
+    def _cluster_inference(
+        self, names, stat_obs, null_stat, df, tail, tfce_params, exact, times
+    ):
         n_terms, n_times = stat_obs.shape
         p_corr = np.ones((n_terms, n_times))
         thresholds = np.zeros((n_terms, n_times))
@@ -712,27 +755,40 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 dh = tfce_params["dh"]
                 if dh is None:
                     dh = max(np.abs(obs).max(), 1e-12) / 100
-                kw = dict(e_power=tfce_params["e_power"],
-                          h_power=tfce_params["h_power"], dh=dh)
+                kw = dict(
+                    e_power=tfce_params["e_power"],
+                    h_power=tfce_params["h_power"],
+                    dh=dh,
+                )
                 obs_tfce = tfce(obs, tail, **kw)
                 null_max[i] = np.abs(tfce(null, tail, **kw)).max(axis=1)
                 p_corr[i] = permutation_p(obs_tfce, null_max[i], exact)
                 for start, stop in find_clusters(p_corr[i] <= self.alpha):
                     seg = obs_tfce[start:stop]
-                    rows.append((name, start, stop, float(seg[np.abs(seg).argmax()]),
-                                 float(p_corr[i, start:stop].min())))
+                    rows.append(
+                        (
+                            name,
+                            start,
+                            stop,
+                            float(seg[np.abs(seg).argmax()]),
+                            float(p_corr[i, start:stop].min()),
+                        )
+                    )
                 continue
             thresholds[i] = self._threshold(null, df[i], tail)
-            null_max[i] = max_cluster_stats(null, thresholds[i], tail,
-                                            self.cluster_stat, self.min_cluster_size)
-            clusters = cluster_table(obs, thresholds[i], tail, self.cluster_stat,
-                                     self.min_cluster_size)
+            null_max[i] = max_cluster_stats(
+                null, thresholds[i], tail, self.cluster_stat, self.min_cluster_size
+            )
+            clusters = cluster_table(
+                obs, thresholds[i], tail, self.cluster_stat, self.min_cluster_size
+            )
             for start, stop, value in clusters:
                 p = float(permutation_p([value], null_max[i], exact)[0])
                 p_corr[i, start:stop] = p
                 rows.append((name, start, stop, value, p))
-        clusters = pd.DataFrame(rows, columns=["term", "start", "stop", "statistic",
-                                               "p"])
+        clusters = pd.DataFrame(
+            rows, columns=["term", "start", "stop", "statistic", "p"]
+        )
         clusters["significant"] = clusters["p"] <= self.alpha
         if times is not None:
             clusters["tmin"] = times[clusters["start"].to_numpy(int)]
@@ -855,8 +911,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         check_is_fitted(self)
         n_terms = len(self.terms_)
         if axes is None:
-            fig, axes = plt.subplots(n_terms, 1, sharex=True,
-                                     figsize=(7, 1.8 + 1.6 * n_terms), squeeze=False)
+            fig, axes = plt.subplots(
+                n_terms, 1, sharex=True, figsize=(7, 1.8 + 1.6 * n_terms), squeeze=False
+            )
             axes = axes[:, 0]
         else:
             axes = np.atleast_1d(axes)
@@ -874,8 +931,13 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 color = "tab:red" if row["significant"] else "0.85"
                 ax.axvspan(lo, hi, color=color, alpha=0.3, lw=0)
                 if row["significant"]:
-                    ax.text(lo, ax.get_ylim()[1] * 0.9, f"p={row['p']:.3g}",
-                            fontsize=8, color="tab:red")
+                    ax.text(
+                        lo,
+                        ax.get_ylim()[1] * 0.9,
+                        f"p={row['p']:.3g}",
+                        fontsize=8,
+                        color="tab:red",
+                    )
             ax.set_ylabel(f"{self.statistic}: {name}")
         axes[-1].set_xlabel("time (s)" if self.times_ is not None else "timepoint")
         fig.tight_layout()

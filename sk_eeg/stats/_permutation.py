@@ -117,7 +117,9 @@ class Blocks:
 
 
 def _varies_within(values, block):
-    order = np.lexsort((values.astype(str) if values.dtype == object else values, block))
+    order = np.lexsort(
+        (values.astype(str) if values.dtype == object else values, block)
+    )
     v, b = values[order], block[order]
     return bool(np.any((b[1:] == b[:-1]) & (v[1:] != v[:-1])))
 

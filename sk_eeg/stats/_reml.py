@@ -139,100 +139,96 @@ def _weights(theta, struct):
     w = 1.0 / denom
     m = w @ struct.rows_sk.T  # (..., S)
     d = g_s[..., None] / (1.0 + g_s[..., None] * m)
-    logdet_h = np.log(denom) @ struct.n_per_size + np.log1p(
-        g_s[..., None] * m
-    ).sum(-1)
+    logdet_h = np.log(denom) @ struct.n_per_size + np.log1p(g_s[..., None] * m).sum(-1)
     return a, w, d, logdet_h
 
 
 def _flatten(stats):
-    """Per-problem statistics: (B, ...) and (B, T, ...) -> (B * T, ...)."""
+    """Per-problem augmented statistics of ``[X | y]`` for every (dataset, time).
+
+    Returns a dict with ``A0`` (N, q, q), the Gram matrix of ``[X | y]``;
+    ``Ak`` (N, K, q, q), its channel-sum Gram per channel size; ``Z``
+    (N, S, K, q), the sums per (subject, channel size); and ``p``. Here
+    ``N = B * T`` and ``q = p + 1``.
+    """
     n_batch, n_times = stats["YY"].shape
-
-    def per_batch(a):
-        return np.repeat(a, n_times, axis=0)
-
+    p = stats["XX"].shape[-1]
+    n_sizes = stats["GXX"].shape[1]
+    n_subjects = stats["Xsk"].shape[1]
+    n = n_batch * n_times
+    q = p + 1
+    A0 = np.empty((n_batch, n_times, q, q))
+    A0[..., :p, :p] = stats["XX"][:, None]
+    A0[..., :p, p] = stats["XY"]
+    A0[..., p, :p] = stats["XY"]
+    A0[..., p, p] = stats["YY"]
+    Ak = np.empty((n_batch, n_times, n_sizes, q, q))
+    Ak[..., :p, :p] = stats["GXX"][:, None]
+    gxy = np.moveaxis(stats["GXY"], 2, 1)  # (B, T, K, p)
+    Ak[..., :p, p] = gxy
+    Ak[..., p, :p] = gxy
+    Ak[..., p, p] = np.moveaxis(stats["GYY"], 2, 1)
+    Z = np.empty((n_batch, n_times, n_subjects, n_sizes, q))
+    Z[..., :p] = stats["Xsk"][:, None]
+    Z[..., p] = np.moveaxis(stats["Ysk"], 3, 1)
     return {
-        "XX": per_batch(stats["XX"]),
-        "GXX": per_batch(stats["GXX"]),
-        "Xsk": per_batch(stats["Xsk"]),
-        "XY": stats["XY"].reshape(n_batch * n_times, -1),
-        "GXY": np.moveaxis(stats["GXY"], 2, 1).reshape(
-            (n_batch * n_times,) + stats["GXY"].shape[1:2] + stats["GXY"].shape[3:]
-        ),
-        "YY": stats["YY"].reshape(-1),
-        "GYY": np.moveaxis(stats["GYY"], 2, 1).reshape(n_batch * n_times, -1),
-        "Ysk": np.moveaxis(stats["Ysk"], 3, 1).reshape(
-            (n_batch * n_times,) + stats["Ysk"].shape[1:3]
-        ),
+        "A0": A0.reshape(n, q, q),
+        "Ak": Ak.reshape(n, n_sizes, q, q),
+        "Z": Z.reshape(n, n_subjects, n_sizes, q),
     }
 
 
-def _gls_parts(theta, P, struct):
-    """Return ``X'H^-1X``, ``X'H^-1y``, ``y'H^-1y`` and ``log|H|``.
+def _subset(P, idx):
+    return {k: v[idx] for k, v in P.items()}
 
-    ``theta`` has shape (E, N, 2); ``P`` holds per-problem statistics with a
-    leading axis N (see :func:`_flatten`).
+
+def _gls_parts(gamma, P, struct):
+    """Augmented ``[X | y]' H^-1 [X | y]`` (E, N, q, q) and ``log|H|`` (E, N).
+
+    ``gamma`` has shape (E, N, 2); ``P`` comes from :func:`_flatten`.
     """
-    a, w, d, logdet_h = _weights(theta, struct)
-    M = P["XX"][None]
-    r = P["XY"][None]
-    c = P["YY"][None]
-    xs = 0.0
-    ys = 0.0
-    # sums over channel sizes (usually one or two)
-    for k in range(len(struct.sizes)):
-        ak = a[..., k]
-        wk = w[..., k]
-        M = M - ak[..., None, None] * P["GXX"][None, :, k]
-        r = r - ak[..., None] * P["GXY"][None, :, k]
-        c = c - ak * P["GYY"][None, :, k]
-        # subject sums of the w-weighted channel sums: (E, N, S, p) and (E, N, S)
-        xs = xs + wk[..., None, None] * P["Xsk"][None, :, :, k]
-        ys = ys + wk[..., None] * P["Ysk"][None, :, :, k]
-    dxs = d[..., None] * xs
-    M = M - np.matmul(np.swapaxes(dxs, -1, -2), xs)
-    r = r - np.matmul((d * ys)[..., None, :], xs)[..., 0, :]
-    c = c - (d * ys * ys).sum(-1)
-    return M, r, c, logdet_h
+    a, w, d, logdet_h = _weights(gamma, struct)
+    A = P["A0"][None] - np.einsum("enk,nkij->enij", a, P["Ak"])
+    # subject sums of the w-weighted channel sums, (E, N, S, q)
+    zs = np.einsum("enk,nskq->ensq", w, P["Z"])
+    A -= np.matmul(np.swapaxes(d[..., None] * zs, -1, -2), zs)
+    return A, logdet_h
 
 
-def _chol_solve(M, r):
-    """Batched Cholesky of small SPD ``M`` (..., p, p): ``log|M|``, ``M^-1 r``."""
-    p = M.shape[-1]
-    L = np.zeros_like(M)
-    for j in range(p):
-        s = M[..., j, j] - np.einsum("...k,...k->...", L[..., j, :j], L[..., j, :j])
-        ljj = np.sqrt(np.maximum(s, 1e-300))
+def _logdet_rss(A, p):
+    """``log|M|`` and ``rss = c - r' M^-1 r`` from one Cholesky of ``[M r; r' c]``."""
+    try:
+        L = np.linalg.cholesky(A)
+        diag = np.diagonal(L, axis1=-2, axis2=-1)
+    except np.linalg.LinAlgError:
+        # a degenerate problem in the batch (e.g. y in the span of X): slow path
+        diag = np.sqrt(np.maximum(np.diagonal(_chol(A), axis1=-2, axis2=-1), 0.0))
+    logdet_m = 2.0 * np.log(np.maximum(diag[..., :p], 1e-300)).sum(-1)
+    return logdet_m, diag[..., p] ** 2
+
+
+def _chol(A):
+    """Cholesky that clamps non-positive pivots (for degenerate batches only)."""
+    q = A.shape[-1]
+    L = np.zeros_like(A)
+    for j in range(q):
+        pivot = A[..., j, j] - (L[..., j, :j] ** 2).sum(-1)
+        ljj = np.sqrt(np.maximum(pivot, 1e-300))
         L[..., j, j] = ljj
-        for i in range(j + 1, p):
-            s = M[..., i, j] - np.einsum(
-                "...k,...k->...", L[..., i, :j], L[..., j, :j]
-            )
-            L[..., i, j] = s / ljj
-    diag = np.diagonal(L, axis1=-2, axis2=-1)
-    logdet = 2.0 * np.log(diag).sum(-1)
-    z = np.zeros_like(r)
-    for i in range(p):
-        z[..., i] = (
-            r[..., i] - np.einsum("...k,...k->...", L[..., i, :i], z[..., :i])
-        ) / L[..., i, i]
-    x = np.zeros_like(r)
-    for i in reversed(range(p)):
-        x[..., i] = (
-            z[..., i] - np.einsum("...k,...k->...", L[..., i + 1 :, i], x[..., i + 1 :])
-        ) / L[..., i, i]
-    return logdet, x
+        for i in range(j + 1, q):
+            L[..., i, j] = (
+                A[..., i, j] - (L[..., i, :j] * L[..., j, :j]).sum(-1)
+            ) / ljj
+    return L
 
 
 def _criterion(gamma, P, struct):
     """Profiled REML criterion (-2 log-lik up to a constant) at ``gamma`` (E,N,2)."""
-    M, r, c, logdet_h = _gls_parts(gamma, P, struct)
-    logdet_m, beta = _chol_solve(M, r)
-    rss = c - np.einsum("...p,...p->...", r, beta)
-    n_dof = struct.n_obs - M.shape[-1]
-    rss = np.maximum(rss, 1e-300)
-    return logdet_h + logdet_m + n_dof * np.log(rss)
+    A, logdet_h = _gls_parts(gamma, P, struct)
+    p = A.shape[-1] - 1
+    logdet_m, rss = _logdet_rss(A, p)
+    n_dof = struct.n_obs - p
+    return logdet_h + logdet_m + n_dof * np.log(np.maximum(rss, 1e-300))
 
 
 def _newton(gamma, P, struct, max_iter=50, tol=1e-8, h=1e-4):
@@ -252,7 +248,7 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-8, h=1e-4):
     for _ in range(max_iter):
         if len(active) == 0:
             break
-        sub = {k: v[active] for k, v in P.items()}
+        sub = _subset(P, active)
         gam_a = gamma[active]
         f0 = f_cur[active]
         fp1, fm1, fp2, fm2, fpp = _criterion(
@@ -276,13 +272,18 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-8, h=1e-4):
         h11 = h11 + shift
         h22 = h22 + shift
         det = h11 * h22 - h12**2
-        step = -np.stack([h22 * g[:, 0] - h12 * g[:, 1], h11 * g[:, 1] - h12 * g[:, 0]],
-                         -1) / det[:, None]
+        step = (
+            -np.stack(
+                [h22 * g[:, 0] - h12 * g[:, 1], h11 * g[:, 1] - h12 * g[:, 0]], -1
+            )
+            / det[:, None]
+        )
         # trust region on log(1 + gamma): far from the optimum the criterion is
         # concave in gamma and the shifted Newton step can be huge
         limit = 1.0 + gam_a
-        step = step * np.minimum(1.0, (limit / np.maximum(np.abs(step), 1e-300)).min(
-            -1, keepdims=True))
+        step = step * np.minimum(
+            1.0, (limit / np.maximum(np.abs(step), 1e-300)).min(-1, keepdims=True)
+        )
         # Newton decrement: predicted decrease of the criterion (-2 log-lik)
         decrement = -(g * step).sum(-1)
         new_gam = np.maximum(gam_a + step, 0.0)
@@ -297,8 +298,7 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-8, h=1e-4):
             scale *= 0.5
             sel = np.flatnonzero(bad)
             trial = np.maximum(gam_a[sel] + scale * step[sel], 0.0)
-            f_trial = _criterion(trial[None], {k: v[sel] for k, v in sub.items()},
-                                 struct)[0]
+            f_trial = _criterion(trial[None], _subset(sub, sel), struct)[0]
             new_gam[sel] = trial
             f_new[sel] = f_trial
             bad[sel] = ~(f_trial <= f0[sel] + slack[sel])
@@ -344,7 +344,7 @@ def fit_reml(stats, struct, start=None):
             gc = _GRID if free[1] else np.zeros(1)
             grid = np.array([[a, b] for a in gs for b in gc])
             f_grid = _criterion(
-                np.broadcast_to(grid[:, None, :], (len(grid), len(P["YY"]), 2)),
+                np.broadcast_to(grid[:, None, :], (len(grid), len(P["A0"]), 2)),
                 P,
                 struct,
             )
@@ -358,15 +358,16 @@ def fit_reml(stats, struct, start=None):
 
 def _gls_at(gamma, P, struct):
     """GLS estimates at relative variances ``gamma`` (N, 2) for every problem."""
-    M, r, c, logdet_h = _gls_parts(gamma[None], P, struct)
-    M, r, c, logdet_h = M[0], r[0], c[0], logdet_h[0]
-    logdet_m, beta = _chol_solve(M, r)
-    p = M.shape[-1]
-    rss = c - np.einsum("...p,...p->...", r, beta)
-    sigma2 = np.maximum(rss, 0.0) / (struct.n_obs - p)
+    A, logdet_h = _gls_parts(gamma[None], P, struct)
+    A, logdet_h = A[0], logdet_h[0]
+    p = A.shape[-1] - 1
+    M, r = A[:, :p, :p], A[:, :p, p]
     cov_unscaled = np.linalg.inv(M)
-    criterion = logdet_h + logdet_m + (struct.n_obs - p) * np.log(
-        np.maximum(rss, 1e-300)
+    beta = np.einsum("npq,nq->np", cov_unscaled, r)
+    logdet_m, rss = _logdet_rss(A, p)
+    sigma2 = np.maximum(rss, 0.0) / (struct.n_obs - p)
+    criterion = (
+        logdet_h + logdet_m + (struct.n_obs - p) * np.log(np.maximum(rss, 1e-300))
     )
     return {
         "beta": beta,
@@ -398,5 +399,7 @@ def wald_f(beta, cov_unscaled, sigma2, L):
     if q == 1:
         quad = Lb[..., 0] ** 2 / LCL[..., 0, 0]
     else:
-        quad = np.einsum("...i,...i->...", Lb, np.linalg.solve(LCL, Lb[..., None])[..., 0])
+        quad = np.einsum(
+            "...i,...i->...", Lb, np.linalg.solve(LCL, Lb[..., None])[..., 0]
+        )
     return quad / (q * sigma2)

@@ -61,6 +61,10 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         Minibatch size.
     standardize : bool
         Standardise each channel with the training mean and std.
+    demean : bool
+        Remove each epoch's per-channel mean (its DC offset) before the
+        encoder, so offsets that drift between blocks carry no weight; ignored
+        for 2D input (one sample per epoch).
     %(device)s
     %(random_state)s
     %(verbose)s
@@ -108,6 +112,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         weight_decay=0.0,
         batch_size=64,
         standardize=True,
+        demean=True,
         device="auto",
         random_state=None,
         verbose=None,
@@ -121,6 +126,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.standardize = standardize
+        self.demean = demean
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -136,6 +142,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         check_type(self.standardize, bool, "standardize")
+        check_type(self.demean, bool, "demean")
 
     def fit(self, X, y):
         """Train the encoder and head.
@@ -155,6 +162,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         self._check_params()
         X, y = validate_3d(self, X, y=y, reset=True)
         check_classification_targets(y)
+        X = self._demean(X)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         self.n_times_ = X.shape[2]
         if self.standardize:
@@ -216,6 +224,11 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
             )
         self.module_ = module.eval()
 
+    def _demean(self, X):
+        if self.demean and X.shape[2] > 1:
+            return X - X.mean(axis=2, keepdims=True)
+        return X
+
     def _validate_predict(self, X):
         check_is_fitted(self)
         X = validate_3d(self, X, reset=False)
@@ -224,7 +237,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
                 f"X must have shape (n_epochs, {self.n_features_in_}, {self.n_times_}) "
                 f"as in fit; got {X.shape}."
             )
-        return X
+        return self._demean(X)
 
     def decision_function(self, X):
         """Class logits.

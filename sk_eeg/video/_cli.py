@@ -160,19 +160,22 @@ def demo(args):
         f"DE + logistic regression, leave-one-block-out top-1: "
         f"{res['top1_mean']:.2f} (chance {res['chance_top1']:.2f})"
     )
-    clf = EEGEncoderClassifier(
-        encoder="shallownet", max_epochs=15, batch_size=16, device="cpu",
-        random_state=seed,
+    clf = make_pipeline(
+        DifferentialEntropy(sfreq=data.sfreq, bands=((4, 8), (8, 14), (31, 49))),
+        EEGEncoderClassifier(
+            encoder="mlp", max_epochs=30, batch_size=8, device="cpu",
+            random_state=seed,
+        ),
     )  # fmt: skip
     res = cross_validate_blocks(clf, data.X, data.y, data.blocks, top_k=(1,))
     print(
-        f"ShallowNet EEGEncoderClassifier, leave-one-block-out top-1: "
+        f"DE + MLP EEGEncoderClassifier, leave-one-block-out top-1: "
         f"{res['top1_mean']:.2f} (chance {res['chance_top1']:.2f})"
     )
     train, test = data.blocks < 2, data.blocks == 2
     gen = EEG2VideoGenerator(
         encoder="mlp", features="de", sfreq=data.sfreq,
-        bands=((4, 8), (8, 14), (31, 49)), unet_channels=(16, 32), max_epochs=3,
+        bands=((4, 8), (8, 14), (31, 49)), unet_channels=(16, 32), max_epochs=1,
         encoder_epochs=40, num_inference_steps=4, init_strength=0.3,
         device="cpu", random_state=seed,
     )  # fmt: skip

@@ -343,12 +343,12 @@ class EEGConditionEncoder(ModelMixin, ConfigMixin):
         if features is not None:
             if features not in FEATURES:
                 raise ValueError(f"Unknown features {features!r}; use {FEATURES}.")
-            self.features = SpectralFeatures(
+            self.spectral = SpectralFeatures(
                 features, sfreq, bands, n_times, window_length
             )
-            n_inputs = self.features.n_windows * len(bands)
+            n_inputs = self.spectral.n_windows * len(bands)
         else:
-            self.features = None
+            self.spectral = None
         self.register_buffer("feature_mean", torch.zeros(n_channels, n_inputs))
         self.register_buffer("feature_scale", torch.ones(n_channels, n_inputs))
         self.encoder = EEGEncoder(
@@ -369,8 +369,8 @@ class EEGConditionEncoder(ModelMixin, ConfigMixin):
     def encoder_input(self, x):
         """Standardised EEG, or standardised spectral features of it."""
         x = (x - self.eeg_mean[:, None]) / self.eeg_scale[:, None]
-        if self.features is not None:
-            x = (self.features(x) - self.feature_mean) / self.feature_scale
+        if self.spectral is not None:
+            x = (self.spectral(x) - self.feature_mean) / self.feature_scale
         return x
 
     @torch.no_grad()
@@ -378,10 +378,10 @@ class EEGConditionEncoder(ModelMixin, ConfigMixin):
         """Store the standardisation statistics of training EEG ``(n, C, T)``."""
         self.eeg_mean.copy_(x.mean(dim=(0, 2)))
         self.eeg_scale.copy_(x.std(dim=(0, 2)).clamp_min(1e-12))
-        if self.features is not None:
+        if self.spectral is not None:
             x = (x - self.eeg_mean[:, None]) / self.eeg_scale[:, None]
             feats = torch.cat(
-                [self.features(x[i : i + 64]) for i in range(0, len(x), 64)]
+                [self.spectral(x[i : i + 64]) for i in range(0, len(x), 64)]
             )
             self.feature_mean.copy_(feats.mean(dim=0))
             self.feature_scale.copy_(feats.std(dim=0).clamp_min(1e-6))

@@ -25,6 +25,11 @@ def resolve_device(device):
             f"device={str(device)!r} but no CUDA device is available; use "
             "device='auto' or 'cpu'."
         )
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device={str(device)!r} but only {torch.cuda.device_count()} CUDA "
+            "device(s) exist; use device='cuda' or 'cuda:0'."
+        )
     return device
 
 

@@ -1,0 +1,139 @@
+"""From a (subjects, sessions, channels, samples) tensor to per-subject scores."""
+
+import numpy as np
+import pandas as pd
+
+from ..utils import logger, progress_bar
+from ._estimator import IFEPanelRegressor
+from ._evaluation import evaluate_heldout
+from ._features import log_power_features
+
+
+def _session_covariates(n_rows, hour, subject_row, subject_columns):
+    data = {"afternoon": np.full(n_rows, float(hour >= 12))}
+    for col in subject_columns:
+        data[col] = np.full(n_rows, float(subject_row[col]))
+    return pd.DataFrame(data)
+
+
+def _identifiable_subject_columns(meta, valid, subject_columns):
+    """Subject columns that vary across subjects and that enough subjects fit."""
+    have = valid.any(1)
+    columns = []
+    for col in subject_columns:
+        if col not in meta.columns:
+            continue
+        values = pd.to_numeric(meta[col], errors="coerce")[have]
+        if values.nunique() < 2:
+            logger.warning("Subject column %r does not vary: not used.", col)
+            continue
+        columns.append(col)
+    if columns and int(have.sum()) < len(columns) + 3:
+        logger.warning(
+            "Only %d subjects: subject-level columns %s are not used (their effects "
+            "need at least %d subjects).",
+            int(have.sum()),
+            columns,
+            len(columns) + 3,
+        )
+        return []
+    return columns
+
+
+def fit_panel_tensor(
+    panel,
+    *,
+    sfreq,
+    session_hours,
+    window=1.0,
+    test_session=-1,
+    subject_columns=("sex", "age"),
+    estimator=None,
+    verbose=None,
+):
+    """Fit :class:`IFEPanelRegressor` on a panel tensor and score held-out sessions.
+
+    Every valid recording except ``test_session`` is turned into windowed log
+    power (``log_power_features``) and streamed into
+    :meth:`IFEPanelRegressor.partial_fit`, one recording at a time, so memory
+    does not grow with the number of recordings. Covariates: an afternoon
+    indicator from ``session_hours`` (with two clock times per subject,
+    ``sin``/``cos`` of the clock carry one contrast) and the subject-level
+    columns of ``panel.meta`` (estimated across subjects). Each subject's
+    ``test_session`` is then scored with :func:`evaluate_heldout`.
+
+    Parameters
+    ----------
+    panel : Bunch
+        From :func:`sk_eeg.datasets.load_panel_npy`.
+    sfreq : float
+        Sampling frequency (Hz).
+    session_hours : sequence of float
+        Clock hour of each session.
+    window : float
+        Log-power window (s); ``1 / sfreq`` gives one value per sample.
+    test_session : int
+        Held-out session index.
+    subject_columns : sequence of str
+        Columns of ``panel.meta`` used as subject-level covariates (those
+        absent are skipped).
+    estimator : IFEPanelRegressor | None
+        Unfitted estimator to use; None uses the defaults.
+    verbose : bool | str | int | None
+        Progress bar over recordings.
+
+    Returns
+    -------
+    model : IFEPanelRegressor
+        The fitted model.
+    summary : DataFrame
+        Per subject: rank and the three held-out scores.
+    """
+    data, meta, valid = panel.data, panel.meta, panel.valid
+    n_subjects, n_sessions = data.shape[:2]
+    if len(session_hours) != n_sessions:
+        raise ValueError(
+            f"session_hours has {len(session_hours)} values for {n_sessions} "
+            "sessions; give one clock hour per session."
+        )
+    test_session = range(n_sessions)[test_session]
+    columns = _identifiable_subject_columns(meta, valid, subject_columns)
+    model = IFEPanelRegressor() if estimator is None else estimator
+    scale = {}
+    jobs = [
+        (s, k)
+        for s in range(n_subjects)
+        for k in range(n_sessions)
+        if valid[s, k] and k != test_session
+    ]
+    for s, k in progress_bar(jobs, desc="panel recordings", verbose=verbose):
+        rec = data[s, k]
+        if s not in scale:
+            lp0 = log_power_features(rec, sfreq, window=window)
+            scale[s] = float(np.median(np.exp(lp0)))
+        y = log_power_features(rec, sfreq, window=window, scale=scale[s])
+        X = _session_covariates(len(y), session_hours[k], meta.iloc[s], columns)
+        model.partial_fit(X, y, groups=np.full(len(y), s))
+    rows = []
+    for s in range(n_subjects):
+        if not valid[s, test_session] or s not in scale:
+            logger.warning("Subject %d: no valid held-out or training session.", s)
+            continue
+        rec = data[s, test_session]
+        y = log_power_features(rec, sfreq, window=window, scale=scale[s])
+        X = _session_covariates(
+            len(y), session_hours[test_session], meta.iloc[s], columns
+        )
+        pooled, _ = evaluate_heldout(model, X, y, np.full(len(y), s))
+        row = pooled.iloc[0].to_dict()
+        row["subject"] = meta.iloc[s].get("subject", s)
+        row["n_factors"] = int(row["n_factors"])
+        row["n_samples"] = int(row["n_samples"])
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    if len(summary):
+        summary = summary[
+            ["subject", "n_factors", "covariate_r2", "reconstruction_r2"]
+            + ["leave_channels_out_r2", "n_samples"]
+        ]
+    return model, summary

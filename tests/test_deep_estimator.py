@@ -1,0 +1,263 @@
+"""MelSpecCNNClassifier: targets, loss, probabilities, sklearn integration."""
+
+import pickle
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import rel_entr
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, GroupKFold
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("skorch")
+pytest.importorskip("timm")
+
+from sk_eeg.datasets import make_eeg_patterns
+from sk_eeg.deep import MelSpecCNNClassifier, kl_divergence, kl_divergence_scorer
+from sk_eeg.deep._augment import chain_drop, cutout, mixup, window_mask
+from sk_eeg.deep._net import SoftTargetKLLoss
+
+
+@pytest.fixture(scope="module")
+def patterns():
+    X, votes, patients, ch_names = make_eeg_patterns(
+        n_epochs=24, n_patients=4, n_times=400, random_state=0
+    )
+    return X, votes, patients, ch_names
+
+
+def _tiny(ch_names, **kwargs):
+    params = dict(
+        backbone="test_efficientnet",
+        ch_names=ch_names,
+        n_mels=16,
+        n_fft=64,
+        win_length=64,
+        hop_length=16,
+        max_epochs=1,
+        batch_size=8,
+        device="cpu",
+        n_jobs=1,
+        random_state=0,
+    )
+    params.update(kwargs)
+    return MelSpecCNNClassifier(**params)
+
+
+def _score(estimator, X, y):
+    return estimator.score(X, y)
+
+
+# ------------------------------------------------------------------ the loss
+def test_kl_loss_is_batchmean_kl_and_cross_entropy_on_one_hot():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(5, 6, generator=gen, dtype=torch.float64)
+    target = torch.rand(5, 6, generator=gen, dtype=torch.float64)
+    target = target / target.sum(1, keepdim=True)
+    ones = torch.ones(5, 1, dtype=torch.float64)
+    loss = SoftTargetKLLoss()(logits, torch.cat([target, ones], 1))
+    ref = torch.nn.KLDivLoss(reduction="batchmean")(
+        torch.log_softmax(logits, 1), target
+    )
+    assert_allclose(loss.item(), ref.item(), rtol=1e-12)
+    onehot = torch.eye(6, dtype=torch.float64)[[0, 3, 5, 1, 1]]
+    loss = SoftTargetKLLoss()(logits, torch.cat([onehot, ones], 1))
+    ce = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3, 5, 1, 1]))
+    assert_allclose(loss.item(), ce.item(), rtol=1e-12)
+    # zero loss when the prediction is the target
+    loss = SoftTargetKLLoss()(torch.log(target), torch.cat([target, ones], 1))
+    assert abs(loss.item()) < 1e-12
+
+
+def test_kl_loss_sample_weights_equal_repetition():
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    target = torch.softmax(torch.randn(3, 4, generator=gen, dtype=torch.float64), 1)
+    weighted = SoftTargetKLLoss()(
+        logits, torch.cat([target, torch.tensor([[2.0], [1.0], [1.0]]).double()], 1)
+    )
+    rep = [0, 0, 1, 2]
+    repeated = SoftTargetKLLoss()(
+        logits[rep], torch.cat([target[rep], torch.ones(4, 1).double()], 1)
+    )
+    assert_allclose(weighted.item(), repeated.item(), rtol=1e-12)
+
+
+def test_kl_divergence_metric_matches_scipy_rel_entr():
+    rng = np.random.default_rng(0)
+    votes = rng.integers(0, 5, size=(10, 6))
+    votes[:, 0] += 1
+    proba = rng.dirichlet(np.ones(6), size=10)
+    q = votes / votes.sum(1, keepdims=True)
+    ref = rel_entr(q, proba).sum(1).mean()
+    assert_allclose(kl_divergence(votes, proba), ref, rtol=1e-12)
+    assert kl_divergence(votes, q) == pytest.approx(0.0, abs=1e-12)
+    labels = np.array(["a", "b", "a"])
+    p = np.array([[0.8, 0.2], [0.4, 0.6], [0.5, 0.5]])
+    assert_allclose(kl_divergence(labels, p), -np.mean(np.log([0.8, 0.6, 0.5])))
+    with pytest.raises(ValueError, match="negative"):
+        kl_divergence(-votes, proba)
+    with pytest.raises(ValueError, match="without any vote"):
+        kl_divergence(np.zeros((2, 6)), proba[:2])
+
+
+# ------------------------------------------------------------ augmentations
+def test_augmentations_only_mask_and_mixup_keeps_target_rows_normalised():
+    spec = torch.rand(8, 4, 6, 10) + 1.0
+    out = cutout(spec, 1.0)
+    zeroed = out == 0
+    assert zeroed.any() and torch.equal(out[~zeroed], spec[~zeroed])
+    out = window_mask(spec, 1.0)
+    # the same frames are zeroed in every chain and band of a sample
+    assert torch.equal((out == 0).all(dim=2).all(dim=1), (out == 0).any(dim=2).any(1))
+    out = chain_drop(spec, 1.0, max_frac=0.5)
+    assert torch.equal((out == 0).all(-1).all(-1), (out == 0).any(-1).any(-1))
+    assert torch.equal(cutout(spec, 0.0), spec)
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 20)
+    y = torch.softmax(torch.randn(6, 5), 1)
+    x_mix, y_mix = mixup(x, y, 0.4)
+    assert_allclose(y_mix.sum(1).numpy(), 1.0, rtol=1e-6)
+    assert not torch.equal(x_mix, x)
+
+
+def test_augmentations_are_train_only_and_reproducible(patterns):
+    X, votes, _, ch_names = patterns
+    kwargs = dict(mixup_alpha=0.4, cutout=0.5, window_mask=0.5, chain_drop=0.5)
+    a = _tiny(ch_names, **kwargs).fit(X, votes)
+    b = _tiny(ch_names, **kwargs).fit(X, votes)
+    assert_allclose(a.predict_proba(X), b.predict_proba(X))
+    assert_allclose(a.predict_proba(X), a.predict_proba(X))  # eval: no masks
+    c = _tiny(ch_names, random_state=1, **kwargs).fit(X, votes)
+    assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
+
+
+# ------------------------------------------------------------- the estimator
+def test_soft_targets_fit_gives_probabilities_labels_and_embeddings(patterns):
+    X, votes, _, ch_names = patterns
+    state = torch.get_rng_state()
+    clf = _tiny(ch_names).fit(X, votes)
+    assert torch.equal(state, torch.get_rng_state())  # global torch RNG untouched
+    proba = clf.predict_proba(X)
+    assert proba.shape == (24, 6)
+    assert_allclose(proba.sum(1), 1.0)
+    assert_allclose(np.exp(clf.predict_log_proba(X)), proba, rtol=1e-10)
+    assert_array_equal(clf.classes_, np.arange(6))
+    assert_array_equal(clf.predict(X), proba.argmax(1))
+    assert clf.transform(X).shape == (24, clf.net_.module_.num_features)
+    assert len(clf.derivation_names_) == 16 and clf.derivation_names_[0] == "Fp1-F7"
+    acc = np.mean(clf.predict(X) == votes.argmax(1))
+    assert clf.score(X, votes) == pytest.approx(acc)
+    assert kl_divergence_scorer(clf, X, votes) == pytest.approx(
+        -kl_divergence(votes, proba)
+    )
+
+
+def test_hard_string_labels_and_named_classes(patterns):
+    X, votes, _, ch_names = patterns
+    names = np.array(["seizure", "lpd", "gpd", "lrda", "grda", "other"])
+    y = names[votes.argmax(1)]
+    clf = _tiny(ch_names).fit(X, y)
+    assert set(clf.predict(X)) <= set(y)
+    assert_array_equal(clf.classes_, np.unique(y))
+    soft = _tiny(ch_names, classes=names).fit(X, votes)
+    assert set(soft.predict(X)) <= set(names)
+    assert kl_divergence_scorer(clf, X, y) < 0
+
+
+def test_prediction_of_a_sample_does_not_depend_on_its_batch(patterns):
+    X, votes, _, ch_names = patterns
+    clf = _tiny(ch_names, batch_size=5).fit(X, votes)
+    together = clf.predict_proba(X)
+    alone = np.concatenate([clf.predict_proba(X[i : i + 1]) for i in range(4)])
+    assert_allclose(alone, together[:4], rtol=1e-5, atol=1e-6)
+
+
+def test_clone_pickle_and_set_params_round_trip(patterns):
+    X, votes, _, ch_names = patterns
+    clf = _tiny(ch_names).fit(X, votes)
+    copy = pickle.loads(pickle.dumps(clf))
+    assert_allclose(copy.predict_proba(X), clf.predict_proba(X))
+    fresh = clone(clf)
+    assert not hasattr(fresh, "net_")
+    assert fresh.get_params() == clf.get_params()
+    fresh.set_params(lr=0.01, max_epochs=2)
+    assert fresh.get_params()["lr"] == 0.01
+    fresh.fit(X, votes)
+    assert len(fresh.net_.history) == 2
+
+
+def test_grid_search_with_group_kfold_over_patients_and_soft_targets(patterns):
+    X, votes, patients, ch_names = patterns
+    search = GridSearchCV(
+        _tiny(ch_names),
+        {"pooling": ["gem", "avg"]},
+        cv=GroupKFold(n_splits=2),
+        scoring={"kl": kl_divergence_scorer, "acc": _score},
+        refit="kl",
+    )
+    search.fit(X, votes, groups=patients)
+    assert search.best_params_["pooling"] in ("gem", "avg")
+    assert np.all(search.cv_results_["mean_test_kl"] < 0)
+    assert np.all(np.isfinite(search.cv_results_["mean_test_acc"]))
+    assert search.predict_proba(X).shape == (24, 6)
+
+
+def test_epochs_input_uses_channel_names_from_info(patterns):
+    mne = pytest.importorskip("mne")
+    X, votes, _, ch_names = patterns
+    types = ["eeg"] * 19 + ["ecg"]
+    info = mne.create_info(ch_names, 200.0, types)
+    epochs = mne.EpochsArray(X * 1e-6, info, verbose=False)
+    a = _tiny(None).fit(epochs, votes)
+    b = _tiny(ch_names).fit(X, votes)
+    assert_allclose(a.predict_proba(epochs), b.predict_proba(X), rtol=1e-4, atol=1e-5)
+
+
+def test_parallel_cnn1d_backbone_and_early_stopping(patterns):
+    X, votes, _, ch_names = patterns
+    clf = _tiny(
+        ch_names,
+        backbone="parallel_cnn1d",
+        max_epochs=3,
+        early_stopping=True,
+        validation_fraction=0.25,
+        n_iter_no_change=1,
+    ).fit(X, votes)
+    assert "valid_loss" in clf.net_.history[-1]
+    assert clf.predict_proba(X).shape == (24, 6)
+
+
+def test_checkpoint_callback_saves_and_training_resumes_from_it(patterns, tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    X, votes, _, ch_names = patterns
+    ckpt = Checkpoint(dirname=str(tmp_path), monitor=None)  # save every epoch
+    clf = _tiny(ch_names, max_epochs=2, callbacks=[ckpt]).fit(X, votes)
+    assert (tmp_path / "params.pt").exists()
+    assert ckpt.dirname == str(tmp_path)  # the user's callback is copied, not used
+    restored = _tiny(ch_names, max_epochs=1, random_state=5).fit(X[:4], votes[:4])
+    assert not np.allclose(restored.predict_proba(X), clf.predict_proba(X))
+    restored.net_.load_params(checkpoint=ckpt)
+    assert_allclose(restored.predict_proba(X), clf.predict_proba(X), rtol=1e-5)
+
+
+def test_bad_input_raises_clear_errors(patterns):
+    X, votes, _, ch_names = patterns
+    with pytest.raises(ValueError, match="pass ch_names"):
+        _tiny(None).fit(X, votes)
+    with pytest.raises(ValueError, match="negative"):
+        _tiny(ch_names).fit(X, -votes)
+    with pytest.raises(ValueError, match="classes has 2 entries"):
+        _tiny(ch_names, classes=["a", "b"]).fit(X, votes)
+    with pytest.raises(ValueError, match="not a timm model"):
+        _tiny(ch_names, backbone="no_such_net").fit(X, votes)
+    with pytest.raises(ValueError, match="fmin < fmax"):
+        _tiny(ch_names, fmax=150.0).fit(X, votes)
+    with pytest.raises(ValueError, match="bandpass must be a pair"):
+        _tiny(ch_names, bandpass=5.0).fit(X, votes)
+    with pytest.raises(FileNotFoundError, match="checkpoint"):
+        _tiny(ch_names, checkpoint="/no/such/file.pth").fit(X, votes)
+    with pytest.raises(ValueError, match="y has 3 rows"):
+        _tiny(ch_names).fit(X, votes[:3])
