@@ -2,9 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import pytest
-
-pytest.importorskip("torch")
 
 from sk_eeg.cli import main
 from sk_eeg.datasets import make_eeg_patterns

@@ -4,14 +4,11 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import rel_entr
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, GroupKFold
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("skorch")
-pytest.importorskip("timm")
 
 from sk_eeg.datasets import make_eeg_patterns
 from sk_eeg.deep import MelSpecCNNClassifier, kl_divergence, kl_divergence_scorer
@@ -261,3 +258,14 @@ def test_bad_input_raises_clear_errors(patterns):
         _tiny(ch_names, checkpoint="/no/such/file.pth").fit(X, votes)
     with pytest.raises(ValueError, match="y has 3 rows"):
         _tiny(ch_names).fit(X, votes[:3])
+
+
+@pytest.mark.gpu
+def test_cuda_fit_predicts_like_on_cpu(patterns):
+    X, votes, _, ch_names = patterns
+    gpu = _tiny(ch_names, device="cuda").fit(X, votes)
+    assert gpu.device_ == "cuda" and gpu.__sklearn_tags__().non_deterministic
+    proba = gpu.predict_proba(X)
+    assert_allclose(proba.sum(1), 1.0)
+    cpu = pickle.loads(pickle.dumps(gpu))
+    assert_allclose(cpu.predict_proba(X), proba, rtol=1e-3, atol=1e-4)

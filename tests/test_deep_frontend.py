@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 from numpy.testing import assert_allclose
 from scipy import signal
-
-torch = pytest.importorskip("torch")
 
 from sk_eeg.deep import DOUBLE_BANANA, HMS_CHANNELS, BandpassFilter, BipolarMontage
 from sk_eeg.deep._gem import GeM, gem
@@ -50,7 +49,9 @@ def _reference_mel_power(x, sfreq, n_fft, win_length, hop, n_mels, f_min, f_max)
     "params",
     [
         # icu-lstm / 3rd-place cfg_1 front end
-        dict(n_fft=1024, win_length=128, hop_length=39, n_mels=128, f_min=0.53, f_max=40),
+        dict(
+            n_fft=1024, win_length=128, hop_length=39, n_mels=128, f_min=0.53, f_max=40
+        ),
         # 3rd-place cfg_5a
         dict(n_fft=512, win_length=128, hop_length=32, n_mels=64, f_min=0.0, f_max=30),
         dict(n_fft=64, win_length=64, hop_length=16, n_mels=16, f_min=1.0, f_max=100),
@@ -99,8 +100,10 @@ def test_mel_float32_matches_float64_reference():
     mel = MelSpectrogram(sfreq=200, n_fft=256, win_length=128, hop_length=32, n_mels=32)
     got = mel.power(torch.from_numpy(x)).numpy()
     ref = np.stack(
-        [_reference_mel_power(x[0, c].astype(float), 200, 256, 128, 32, 32, 0, 100)
-         for c in range(2)]
+        [
+            _reference_mel_power(x[0, c].astype(float), 200, 256, 128, 32, 32, 0, 100)
+            for c in range(2)
+        ]
     )
     assert_allclose(got[0], ref, rtol=1e-4, atol=1e-6 * ref.max())
 
@@ -119,7 +122,9 @@ def test_sinusoid_peaks_in_the_mel_band_of_its_frequency():
     x = torch.from_numpy(np.sin(2 * np.pi * f0 * t)[None, None])
     mel = MelSpectrogram(sfreq=sfreq, n_fft=512, hop_length=50, n_mels=40, fmax=50)
     power = mel.power(x)[0, 0].mean(dim=-1).numpy()
-    centers = 700 * (10 ** (np.linspace(0, 2595 * np.log10(1 + 50 / 700), 42) / 2595) - 1)
+    centers = 700 * (
+        10 ** (np.linspace(0, 2595 * np.log10(1 + 50 / 700), 42) / 2595) - 1
+    )
     assert abs(centers[1:-1][np.argmax(power)] - f0) < 1.0
 
 

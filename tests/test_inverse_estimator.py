@@ -219,3 +219,30 @@ def test_unfitted_and_array_forward_errors(sim):
     ).fit(sim.X)
     with pytest.raises(ValueError, match="needs an MNE forward"):
         arr.to_stc()
+
+
+def test_3d_suite_pickle_idempotence_params_and_n_features(sim):
+    """The fit-based sklearn checks, on data the forward can explain."""
+    import pickle
+
+    from joblib import hash as joblib_hash
+
+    rng = np.random.default_rng(0)
+    epochs = sim.X[None] + sim.X.std() * rng.standard_normal((3, 64, 100))
+    est = SparseSourceLocalizer(sim.forward, sim.noise_cov, alpha=0.4)
+    params = joblib_hash(est.get_params())
+    assert est.fit(epochs) is est
+    assert joblib_hash(est.get_params()) == params  # parameters untouched
+    assert est.n_features_in_ == 64
+    first = est.coef_.copy()
+    np.testing.assert_array_equal(est.fit(epochs).coef_, first)  # idempotent
+    readonly = epochs.copy()
+    readonly.flags.writeable = False
+    np.testing.assert_array_equal(est.fit(readonly).coef_, first)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.transform(epochs), est.transform(epochs))
+    # Epoch order does not change the fit of the average.
+    np.testing.assert_allclose(est.fit(epochs[::-1]).coef_, first, rtol=1e-5,
+                               atol=1e-5 * np.abs(first).max())
+    with pytest.raises(ValueError, match="64"):
+        est.transform(epochs[:, :10])

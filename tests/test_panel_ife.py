@@ -216,6 +216,14 @@ def test_em_for_missing_covariates_beats_mean_imputation():
     err_naive = np.abs(naive.coef_[:, 4] - full.coef[:, 4]).mean()
     assert err_em < 0.5 * err_naive
     assert err_em < 0.1
+    # Subjects whose age is missing get its posterior given their intercepts.
+    lost = miss.X.groupby(miss.groups)["age"].apply(lambda a: a.isna().all())
+    assert lost.any()
+    true_age = full.X.groupby(full.groups)["age"].first().to_numpy()
+    imputed = em.subject_covariates_[:, 1]
+    err_imputed = np.abs(imputed[lost.to_numpy()] - true_age[lost.to_numpy()])
+    err_mean = np.abs(true_age[~lost.to_numpy()].mean() - true_age[lost.to_numpy()])
+    assert np.all(err_imputed < 0.5) and err_imputed.mean() < err_mean.mean()
 
 
 def test_student_t_irls_resists_outlying_time_points():

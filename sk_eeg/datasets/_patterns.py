@@ -385,8 +385,6 @@ def load_hms_eeg(
             )
         X[nan] = 0.0
     votes = frame[vote_cols].to_numpy(dtype=np.int64) if has_votes else None
-    patients = (
-        frame["patient_id"].to_numpy() if "patient_id" in frame.columns else None
-    )
+    patients = frame["patient_id"].to_numpy() if "patient_id" in frame.columns else None
     out = (X, votes, patients, list(channels))
     return out + (frame,) if return_frame else out

@@ -80,8 +80,6 @@ def _train(args):
 def _predict(args):
     import pickle
 
-    import pandas as pd
-
     from ..datasets import load_hms_eeg
     from ..datasets._patterns import PATTERN_CLASSES
 

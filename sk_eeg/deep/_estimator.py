@@ -515,11 +515,14 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         X_pre = self._preprocess(X)
         module = self.net_.module_
         module.eval()
+        # The module's own device: a model pickled on CUDA and loaded where no
+        # GPU exists is mapped to the CPU by skorch.
+        device = next(module.parameters()).device
         outputs = []
         with _torch_threads(self.n_jobs), torch.inference_mode():
             for start in range(0, X_pre.shape[0], self.batch_size):
                 batch = torch.from_numpy(X_pre[start : start + self.batch_size])
-                batch = batch.to(self.device_)
+                batch = batch.to(device)
                 out = module.embed(batch) if what == "embed" else module(batch)
                 outputs.append(out.double().cpu().numpy())
         return np.concatenate(outputs, axis=0)
@@ -640,4 +643,3 @@ def _cuda_available():
     except ImportError:  # pragma: no cover - deep extra missing
         return False
     return torch.cuda.is_available()
-

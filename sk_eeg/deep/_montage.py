@@ -145,9 +145,11 @@ def resolve_montage(montage, ch_names, n_channels):
             "give one name per channel."
         )
     if montage is None:
-        names = list(ch_names) if ch_names is not None else [
-            f"ch{k}" for k in range(n_channels)
-        ]
+        names = (
+            list(ch_names)
+            if ch_names is not None
+            else [f"ch{k}" for k in range(n_channels)]
+        )
         return np.arange(n_channels), np.full(n_channels, -1), names
     anodes, cathodes, names = [], [], []
     for anode, cathode in _montage_pairs(montage):

@@ -68,7 +68,8 @@ def _fold_path(solver, gain, data, train, test, fractions, n_orient, params):
             X_warm = None
         else:
             X_warm = X
-        residual = data_te - gain_te @ X
+        rows = np.flatnonzero(np.any(X, axis=1))
+        residual = data_te - gain_te[:, rows] @ X[rows]
         scores[k] = 1.0 - float(np.sum(residual**2)) / denom
         X = X_warm
     return scores

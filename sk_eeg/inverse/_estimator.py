@@ -4,6 +4,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils import check_random_state, fill_doc, logger, use_log_level
@@ -281,20 +282,25 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             data = np.asarray(data, dtype=np.float64)
             data = _check_finite(data)
             return data, info, nave, names, kind
-        data = validate_data(
-            self,
-            X if np.ndim(X) != 2 else np.asarray(X)[np.newaxis],
-            reset=reset,
+        data = check_array(
+            X,
             allow_nd=True,
             dtype=np.float64,
+            ensure_min_samples=2,
             ensure_min_features=1,
-            ensure_min_samples=1,
+            input_name="X",
         )
-        if data.ndim != 3:
+        if data.ndim not in (2, 3):
             raise ValueError(
                 "X must be an array (n_channels, n_times) or (n_epochs, "
-                f"n_channels, n_times); got shape {np.shape(X)}."
+                f"n_channels, n_times); got shape {data.shape}."
             )
+        is_2d = data.ndim == 2
+        # n_features_in_ counts channels, for 2D and 3D input alike.
+        data = validate_data(
+            self, data[np.newaxis] if is_2d else data, reset=reset,
+            skip_check_array=True,
+        )
         n_rows = model.gain.shape[0]
         if data.shape[1] != n_rows:
             raise ValueError(
@@ -302,7 +308,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                 "Arrays must hold the forward's channels in its order; pass an "
                 "mne.Evoked or Epochs to match channels by name."
             )
-        nave = 1 if np.ndim(X) == 2 else data.shape[0]
+        nave = 1 if is_2d else data.shape[0]
         info = None
         if model.fwd is not None:
             fwd_info = model.fwd["info"]
@@ -317,7 +323,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                     .set_eeg_reference("average", projection=True, verbose=False)
                     .info
                 )
-        data = data[0] if np.ndim(X) == 2 else data
+        data = data[0] if is_2d else data
         return data, info, nave, model.ch_names, "array"
 
     def _whiten(self, data, names, nave, problem):
@@ -436,6 +442,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             np.sum((white - gain @ X_w) ** 2)
         ) / float(np.sum(white**2))
         self.residual_ = sensor_data - problem.sensor_gain @ self.coef_
+        self._white = white
         self.source_rr_ = model.source_rr
         self.ch_names_ = problem.ch_names
         if self.n_active_ == 0:
@@ -591,12 +598,8 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         blocks = self.coef_.reshape(-1, self.n_orient_, n_times)
         amplitude = self._amplitudes()
         nn = problem.model.source_nn if fwd is None else fwd["source_nn"]
-        white = problem.gain @ (
-            self.coef_ / problem.source_weighting[:, None]
-        )
-        total = np.sum(white**2, axis=0) + np.sum(
-            (problem.whitener @ self.residual_) ** 2, axis=0
-        )
+        white = self._white
+        total = np.maximum(np.sum(white**2, axis=0), 1e-300)
         dipoles = []
         for g in np.flatnonzero(self.active_set_):
             if self.n_orient_ == 3:
@@ -607,9 +610,8 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             cols = slice(g * self.n_orient_, (g + 1) * self.n_orient_)
             part = problem.gain[:, cols] @ (
                 self.coef_[cols] / problem.source_weighting[cols, None]
-               
             )
-            gof = 100.0 * np.sum(part**2, axis=0) / np.maximum(total, 1e-300)
+            gof = 100.0 * (1.0 - np.sum((white - part) ** 2, axis=0) / total)
             dipoles.append(
                 mne.Dipole(
                     times,

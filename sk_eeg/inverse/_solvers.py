@@ -33,18 +33,18 @@ def _blocks(X, n_orient):
 
 def _block_norms(X, n_orient, penalty="l21"):
     """Penalty value of each source block (Frobenius or L1 norm)."""
-    blocks = _blocks(X, n_orient)
     if penalty == "l21":
-        return np.sqrt(np.einsum("sot,sot->s", blocks, blocks))
-    return np.abs(blocks).sum(axis=(1, 2))
+        # Row-wise dot products: much faster than a 3-index einsum.
+        squares = np.einsum("ij,ij->i", X, X).reshape(-1, n_orient).sum(axis=1)
+        return np.sqrt(squares)
+    return np.abs(X).sum(axis=1).reshape(-1, n_orient).sum(axis=1)
 
 
 def _dual_norms(C, n_orient, penalty="l21"):
     """Dual norm of each block of the correlation ``C = G.T @ R``."""
-    blocks = _blocks(C, n_orient)
     if penalty == "l21":
-        return np.sqrt(np.einsum("sot,sot->s", blocks, blocks))
-    return np.abs(blocks).max(axis=(1, 2))
+        return _block_norms(C, n_orient)
+    return np.abs(C).max(axis=1).reshape(-1, n_orient).max(axis=1)
 
 
 def _alpha_max(gain, data, n_orient, penalty="l21", weights=None):
@@ -363,40 +363,31 @@ def _solve_irmxne(
     """
     if lipschitz is None:
         lipschitz = _block_lipschitz(gain, n_orient)
-    weights = None
-    X = X_init
-    gap = np.inf
-    k = 0
-    for k in range(1, n_reweightings + 1):
-        X_prev = None if X is None else X.copy()
-        X, gap, _ = _solve_sparse(
-            gain,
-            data,
-            alpha,
-            n_orient,
-            "l21",
-            weights=weights,
-            X_init=X,
-            tol=tol,
-            max_iter=max_iter,
-            ws_size=ws_size,
-            lipschitz=lipschitz,
-            warn=warn,
-        )
+    common = dict(tol=tol, max_iter=max_iter, ws_size=ws_size, warn=warn)
+    X, gap, _ = _solve_sparse(
+        gain, data, alpha, n_orient, "l21", X_init=X_init, lipschitz=lipschitz,
+        **common,
+    )
+    k = 1
+    for k in range(2, n_reweightings + 1):
         norms = _block_norms(X, n_orient)
-        if not norms.any():
+        support = np.flatnonzero(norms > 0)
+        if support.size == 0:
             break
-        with np.errstate(divide="ignore"):
-            weights = np.where(
-                norms > 0, 1.0 / (2.0 * np.sqrt(unit * norms)), np.inf
-            )
-        if X_prev is not None:
-            same_support = np.array_equal(
-                _block_norms(X_prev, n_orient) > 0, norms > 0
-            )
-            change = np.linalg.norm(X - X_prev) / max(np.linalg.norm(X), 1e-300)
-            if same_support and change < max(tol, 1e-6) ** 0.5:
-                break
+        # Sources at zero get an infinite weight: solve on the support only.
+        cols = (support[:, None] * n_orient + np.arange(n_orient)).ravel()
+        weights = 1.0 / (2.0 * np.sqrt(unit * norms[support]))
+        X_sub, gap, _ = _solve_sparse(
+            gain[:, cols], data, alpha, n_orient, "l21", weights=weights,
+            X_init=X[cols], lipschitz=lipschitz[support], **common,
+        )
+        X_new = np.zeros_like(X)
+        X_new[cols] = X_sub
+        same_support = np.array_equal(_block_norms(X_new, n_orient) > 0, norms > 0)
+        change = np.linalg.norm(X_new - X) / max(np.linalg.norm(X_new), 1e-300)
+        X = X_new
+        if same_support and change < max(tol, 1e-6) ** 0.5:
+            break
     return X, gap, k
 
 

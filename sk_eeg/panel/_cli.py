@@ -39,6 +39,12 @@ def add_parser(subparsers):
         "--criterion", default="consensus", help="factor_criterion of the model"
     )
     parser.add_argument("--max-factors", type=int, default=8)
+    parser.add_argument(
+        "--states",
+        type=int,
+        default=0,
+        help="vMF spectral states used as covariates (fitted on training data)",
+    )
     parser.add_argument("--verbose", action="store_true")
     parser.set_defaults(func=_run)
 
@@ -65,6 +71,7 @@ def _run(args):
         session_hours=hours,
         window=args.window,
         test_session=args.test_session,
+        n_states=args.states,
         estimator=model,
         verbose=args.verbose,
     )

@@ -20,6 +20,7 @@ matrices only.
 """
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 
 def _group_codes(groups, n_samples):
@@ -233,10 +234,10 @@ def _impute_gaussian(X, Z, coef, psi_inv, mean, cov):
     -------
     X_filled : array, shape (n, q)
         Posterior means in the missing cells.
-    post_cov : array, shape (n_rows_with_missing, q, q) summed per row
-        Per-row posterior covariances (zeros on observed entries), summed
-        into an array of shape (n, q, q) only for rows with missing values;
-        returned as ``(rows, covs)``.
+    posterior : tuple of (rows, covs)
+        ``rows`` (array of int), the rows with a missing value, and ``covs``
+        (array, shape (len(rows), q, q)), their posterior covariances (zero
+        on observed entries), which EM adds to the normal equations.
     """
     X = np.array(X, dtype=float, copy=True)
     miss = np.isnan(X)
@@ -397,7 +398,10 @@ def fit_bai_ife(y, X, n_factors, *, demean=False, tol=1e-10, max_iter=10000):
         Z = Z - Z.mean(0)
     gram = (Z.T @ Z).reshape(n_reg + 1, n_units, n_reg + 1, n_units)
     gram = np.transpose(gram, (0, 2, 1, 3))[None]
-    beta, loadings, n_iter = _bai_als(gram, n_factors, tol=tol, max_iter=max_iter)
+    # Each iteration is a few small (N x N) products and one eigh: BLAS threads
+    # only add contention there.
+    with threadpool_limits(limits=1, user_api="blas"):
+        beta, loadings, n_iter = _bai_als(gram, n_factors, tol=tol, max_iter=max_iter)
     coefs = np.concatenate([[1.0], -beta])
     resid = np.einsum("a,tai->ti", coefs, Z.reshape(n_times, n_reg + 1, n_units))
     lam = loadings[0]

@@ -3,14 +3,24 @@
 import numpy as np
 import pandas as pd
 
-from ..utils import logger, progress_bar
+from ..utils import check_random_state, logger, progress_bar
 from ._estimator import IFEPanelRegressor
 from ._evaluation import evaluate_heldout
 from ._features import log_power_features
+from ._vmf import VonMisesFisherMixture
 
 
-def _session_covariates(n_rows, hour, subject_row, subject_columns):
+def _directions(log_power):
+    """Relative-power topography of each window (global power removed)."""
+    return log_power - log_power.mean(1, keepdims=True)
+
+
+def _session_covariates(n_rows, hour, subject_row, subject_columns, states=None):
     data = {"afternoon": np.full(n_rows, float(hour >= 12))}
+    if states is not None:
+        # Posteriors sum to one: the last is implied by the intercept.
+        for j in range(states.shape[1] - 1):
+            data[f"state{j}"] = states[:, j]
     for col in subject_columns:
         data[col] = np.full(n_rows, float(subject_row[col]))
     return pd.DataFrame(data)
@@ -48,7 +58,9 @@ def fit_panel_tensor(
     window=1.0,
     test_session=-1,
     subject_columns=("sex", "age"),
+    n_states=0,
     estimator=None,
+    random_state=None,
     verbose=None,
 ):
     """Fit :class:`IFEPanelRegressor` on a panel tensor and score held-out sessions.
@@ -59,8 +71,12 @@ def fit_panel_tensor(
     does not grow with the number of recordings. Covariates: an afternoon
     indicator from ``session_hours`` (with two clock times per subject,
     ``sin``/``cos`` of the clock carry one contrast) and the subject-level
-    columns of ``panel.meta`` (estimated across subjects). Each subject's
-    ``test_session`` is then scored with :func:`evaluate_heldout`.
+    columns of ``panel.meta`` (estimated across subjects) and, with
+    ``n_states > 0``, the posteriors of an axial
+    :class:`VonMisesFisherMixture` of the windows' relative-power topographies,
+    fitted on the training recordings only (never on the held-out session).
+    Each subject's ``test_session`` is then scored with
+    :func:`evaluate_heldout`.
 
     Parameters
     ----------
@@ -77,15 +93,22 @@ def fit_panel_tensor(
     subject_columns : sequence of str
         Columns of ``panel.meta`` used as subject-level covariates (those
         absent are skipped).
+    n_states : int
+        Number of vMF spectral states (0: none). The states of a held-out
+        window are computed from that window's own EEG (with the mixture
+        fitted on training data): with states, ``covariate_r2`` describes the
+        session given its spectral states, it is not a forecast.
     estimator : IFEPanelRegressor | None
         Unfitted estimator to use; None uses the defaults.
+    random_state : int | RandomState | None
+        Seed of the vMF mixture and of its training subsample.
     verbose : bool | str | int | None
         Progress bar over recordings.
 
     Returns
     -------
     model : IFEPanelRegressor
-        The fitted model.
+        The fitted model (``model.states_`` holds the vMF mixture or None).
     summary : DataFrame
         Per subject: rank and the three held-out scores.
     """
@@ -106,14 +129,28 @@ def fit_panel_tensor(
         for k in range(n_sessions)
         if valid[s, k] and k != test_session
     ]
-    for s, k in progress_bar(jobs, desc="panel recordings", verbose=verbose):
-        rec = data[s, k]
+    for s, k in jobs:
         if s not in scale:
-            lp0 = log_power_features(rec, sfreq, window=window)
+            lp0 = log_power_features(data[s, k], sfreq, window=window)
             scale[s] = float(np.median(np.exp(lp0)))
-        y = log_power_features(rec, sfreq, window=window, scale=scale[s])
-        X = _session_covariates(len(y), session_hours[k], meta.iloc[s], columns)
+    states = None
+    if n_states > 0:
+        rng = check_random_state(random_state)
+        per_rec = max(1, 20000 // max(len(jobs), 1))
+        sample = []
+        for s, k in jobs:
+            lp = log_power_features(data[s, k], sfreq, window=window, scale=scale[s])
+            pick = rng.choice(len(lp), min(per_rec, len(lp)), replace=False)
+            sample.append(_directions(lp[pick]))
+        states = VonMisesFisherMixture(
+            n_components=n_states, axial=True, random_state=rng
+        ).fit(np.vstack(sample))
+    for s, k in progress_bar(jobs, desc="panel recordings", verbose=verbose):
+        y = log_power_features(data[s, k], sfreq, window=window, scale=scale[s])
+        post = None if states is None else states.predict_proba(_directions(y))
+        X = _session_covariates(len(y), session_hours[k], meta.iloc[s], columns, post)
         model.partial_fit(X, y, groups=np.full(len(y), s))
+    model.states_ = states
     rows = []
     for s in range(n_subjects):
         if not valid[s, test_session] or s not in scale:
@@ -121,8 +158,9 @@ def fit_panel_tensor(
             continue
         rec = data[s, test_session]
         y = log_power_features(rec, sfreq, window=window, scale=scale[s])
+        post = None if states is None else states.predict_proba(_directions(y))
         X = _session_covariates(
-            len(y), session_hours[test_session], meta.iloc[s], columns
+            len(y), session_hours[test_session], meta.iloc[s], columns, post
         )
         pooled, _ = evaluate_heldout(model, X, y, np.full(len(y), s))
         row = pooled.iloc[0].to_dict()

@@ -139,14 +139,14 @@ def demo(args):
         "hit_miss * region",
         groups="sid",
         nested="ch",
-        n_permutations=199,
+        n_permutations=999,
         permutation_scheme="labels",
         random_state=args.random_state,
         verbose=False,
     ).fit(X, design=design)
     elapsed = time.perf_counter() - start
     print(
-        f"fit + 199 permutations (REML at {X.shape[1]} timepoints each): "
+        f"fit + 999 permutations (REML at {X.shape[1]} timepoints each): "
         f"{elapsed:.1f} s"
     )
     sig = test.clusters_[test.clusters_["significant"]]

@@ -168,7 +168,8 @@ class DesignSpec:
         """Design matrix for ``design`` rows; ``values`` overrides factor columns."""
         values = {} if values is None else values
         cols = {
-            f: self._factor_columns(f, values.get(f, design[f])) for f in self.factors
+            f: self._factor_columns(f, values[f] if f in values else design[f])
+            for f in self.factors
         }
         n = len(design)
         blocks = [np.ones((n, 1))]

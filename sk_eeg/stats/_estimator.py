@@ -500,6 +500,11 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         for group in groups_of_jobs:
             plans.append(self._draw(group, rng, blocks, design, X, spec))
         n_perm = plans[0]["n_perm"]
+        if len({plan["n_perm"] for plan in plans}) > 1:
+            raise ValueError(
+                "n_permutations='all' enumerates a different number of "
+                "rearrangements for different terms; use an integer n_permutations."
+            )
         if not exact and 1.0 / (n_perm + 1) > self.alpha:
             warnings.warn(
                 f"n_permutations={n_perm} cannot reach p <= alpha={self.alpha}: the "
@@ -577,13 +582,16 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 "residual": sigma2,
             }
         )
-        singular = struct.free & (gamma < 1e-8).all(axis=0)
-        if singular.any():
-            which = np.array(["subject", "channel"])[singular]
-            logger.info(
-                "Singular fit: the %s variance is estimated at 0 at every timepoint.",
-                " and ".join(which),
-            )
+        for j, name in enumerate(("subject", "channel")):
+            n_zero = int((gamma[:, j] < 1e-8).sum()) if struct.free[j] else 0
+            if n_zero:
+                logger.info(
+                    "Singular fit at %d of %d timepoints: the %s variance is "
+                    "estimated at 0 there (REML pools the strata).",
+                    n_zero,
+                    n_times,
+                    name,
+                )
 
     def _plan(self, names, terms, levels, spec, design, blocks):
         """Group terms by how their null data are made."""
@@ -673,7 +681,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
 
-    def _run_null(self, plans, X, design, spec, struct, contrasts, names, start):
+    def _run_null(self, plans, X, design, spec, struct, contrasts, names, gamma_obs):
         from joblib import Parallel, delayed
 
         n_perm = plans[0]["n_perm"]
@@ -715,7 +723,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 )
             L = [contrasts[i] for i in plan["terms"]]
             return delayed(null_chunk)(
-                job, X, design_f, spec, struct, L, self.statistic, start
+                job, X, design_f, spec, struct, L, self.statistic, gamma_obs
             )
 
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
@@ -921,13 +929,15 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 raise ValueError(f"axes must have {n_terms} axes, got {len(axes)}.")
             fig = axes[0].figure
         x = self.times_ if self.times_ is not None else np.arange(self.stat_.shape[1])
+        half = (x[1] - x[0]) / 2 if len(x) > 1 else 0.5
         for i, (ax, name) in enumerate(zip(axes, self.terms_)):
             ax.plot(x, self.stat_[i], color="k", lw=1.2)
             if self.cluster_stat != "tfce":
                 ax.plot(x, self.threshold_[i], color="0.5", ls="--", lw=0.8)
             sub = self.clusters_[self.clusters_["term"] == name]
             for _, row in sub.iterrows():
-                lo, hi = x[int(row["start"])], x[int(row["stop"]) - 1]
+                lo = x[int(row["start"])] - half
+                hi = x[int(row["stop"]) - 1] + half
                 color = "tab:red" if row["significant"] else "0.85"
                 ax.axvspan(lo, hi, color=color, alpha=0.3, lw=0)
                 if row["significant"]:

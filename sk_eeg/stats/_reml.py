@@ -188,9 +188,13 @@ def _gls_parts(gamma, P, struct):
     ``gamma`` has shape (E, N, 2); ``P`` comes from :func:`_flatten`.
     """
     a, w, d, logdet_h = _weights(gamma, struct)
-    A = P["A0"][None] - np.einsum("enk,nkij->enij", a, P["Ak"])
-    # subject sums of the w-weighted channel sums, (E, N, S, q)
-    zs = np.einsum("enk,nskq->ensq", w, P["Z"])
+    if a.shape[-1] == 1:  # one channel size (e.g. every channel has two rows)
+        A = P["A0"][None] - a[..., None] * P["Ak"][None, :, 0]
+        # subject sums of the w-weighted channel sums, (E, N, S, q)
+        zs = w[..., None] * P["Z"][None, :, :, 0]
+    else:
+        A = P["A0"][None] - np.einsum("enk,nkij->enij", a, P["Ak"])
+        zs = np.einsum("enk,nskq->ensq", w, P["Z"])
     A -= np.matmul(np.swapaxes(d[..., None] * zs, -1, -2), zs)
     return A, logdet_h
 
@@ -231,7 +235,7 @@ def _criterion(gamma, P, struct):
     return logdet_h + logdet_m + n_dof * np.log(np.maximum(rss, 1e-300))
 
 
-def _newton(gamma, P, struct, max_iter=50, tol=1e-8, h=1e-4):
+def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
     """Minimise the criterion over ``gamma >= 0`` (N, 2) by projected Newton.
 
     Derivatives are central finite differences (the criterion is smooth across
@@ -307,7 +311,7 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-8, h=1e-4):
         moved = np.abs(new_gam - gam_a).max(-1)
         gamma[active] = new_gam
         f_cur[active] = f_new
-        done = (moved < tol * (1 + new_gam.max(-1))) | (decrement < 1e-12) | bad
+        done = (moved < tol * (1 + new_gam.max(-1))) | (decrement < 1e-9) | bad
         active = active[~done]
     return gamma, f_cur
 

@@ -66,6 +66,9 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         encoder, so offsets that drift between blocks carry no weight; ignored
         for 2D input (one sample per epoch).
     %(device)s
+    n_jobs : int | None
+        CPU threads torch uses during fit and predict (``-1``: all cores);
+        None leaves torch's setting unchanged.
     %(random_state)s
     %(verbose)s
 
@@ -114,6 +117,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         standardize=True,
         demean=True,
         device="auto",
+        n_jobs=None,
         random_state=None,
         verbose=None,
     ):
@@ -128,6 +132,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         self.standardize = standardize
         self.demean = demean
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -179,11 +184,17 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
     def _train(self, X, y_index):
         torch = import_optional_dependency("torch", purpose="EEGEncoderClassifier")
         from ._encoders import EEGEncoder
-        from ._training import minibatches, resolve_device, seeded, to_tensor
+        from ._training import (
+            minibatches,
+            resolve_device,
+            seeded,
+            to_tensor,
+            torch_threads,
+        )
 
         self.device_ = resolve_device(self.device)
         init_seed, shuffle_seed = spawn_seeds(self.random_state, 2)
-        with seeded(init_seed):
+        with seeded(init_seed), torch_threads(self.n_jobs):
             module = EEGEncoder(
                 self.encoder,
                 X.shape[1],
@@ -253,10 +264,10 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         """
         X = self._validate_predict(X)
         torch = import_optional_dependency("torch")
-        from ._training import to_tensor
+        from ._training import to_tensor, torch_threads
 
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.n_jobs):
             for start in range(0, len(X), 256):
                 xt = to_tensor(
                     X[start : start + 256], self.mean_, self.scale_, self.device_

@@ -21,8 +21,11 @@ ENCODERS = ("glmnet", "shallownet", "eegnet", "conformer", "mlp")
 
 
 def _flat_size(module, n_channels, n_times):
+    training = module.training
+    module.eval()  # BatchNorm cannot run on one sample in training mode
     with torch.no_grad():
         out = module(torch.zeros(1, 1, n_channels, n_times))
+    module.train(training)
     return int(out[0].numel()), tuple(out.shape[1:])
 
 
@@ -89,7 +92,9 @@ class _EEGNet(nn.Module):
         self, n_channels, n_times, emb_dim, f1=8, depth=2, f2=16, dropout=0.25
     ):
         super().__init__()
-        kernel = min(64, n_times)
+        # Odd kernels: 'same' padding without an extra copy.
+        kernel = min(63, n_times) // 2 * 2 + 1
+        sep_kernel = min(15, max(1, n_times // min(4, n_times))) // 2 * 2 + 1
         pool1 = min(4, n_times)
         pool2 = max(1, min(8, n_times // pool1))
         self.features = nn.Sequential(
@@ -103,7 +108,7 @@ class _EEGNet(nn.Module):
             nn.Conv2d(
                 f1 * depth,
                 f1 * depth,
-                (1, min(16, max(1, n_times // pool1))),
+                (1, sep_kernel),
                 padding="same",
                 groups=f1 * depth,
                 bias=False,
@@ -198,7 +203,8 @@ class SpectralFeatures(nn.Module):
             )
         self.register_buffer("weights", torch.as_tensor(weights, dtype=torch.float32))
         self.register_buffer(
-            "band_matrix", torch.as_tensor(masks * scale, dtype=torch.float32).T
+            "band_matrix",
+            torch.as_tensor((masks * scale).T.copy(), dtype=torch.float32),
         )
 
     def forward(self, x):

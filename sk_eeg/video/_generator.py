@@ -158,6 +158,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     batch_size : int
         Minibatch size (training and sampling).
     %(device)s
+    n_jobs : int | None
+        CPU threads torch uses during fit and predict (``-1``: all cores);
+        None leaves torch's setting unchanged.
     %(random_state)s
     %(verbose)s
 
@@ -239,6 +242,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         lr=1e-3,
         batch_size=8,
         device="auto",
+        n_jobs=None,
         random_state=None,
         verbose=None,
     ):
@@ -276,6 +280,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         self.lr = lr
         self.batch_size = batch_size
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -387,7 +392,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
                     f"labels must have shape ({len(X)},); got {labels.shape}."
                 )
             self.classes_, label_index = np.unique(labels, return_inverse=True)
-        with use_log_level(self.verbose):
+        from ._training import torch_threads
+
+        with use_log_level(self.verbose), torch_threads(self.n_jobs):
             self._fit_torch(X, videos, label_index)
         return self
 
@@ -624,7 +631,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         torch = import_optional_dependency("torch")
-        with torch.inference_mode():
+        from ._training import torch_threads
+
+        with torch.inference_mode(), torch_threads(self.n_jobs):
             eeg = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
             out = [
                 self.pipeline_.eeg_encoder.embed(eeg[i : i + 256])
@@ -664,17 +673,20 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         bar = progress_bar(
             range(0, len(X), self.batch_size), desc="sampling", verbose=self.verbose
         )
-        for start in bar:
-            out.append(
-                self.pipeline_(
-                    eeg[start : start + self.batch_size],
-                    num_inference_steps=self.num_inference_steps,
-                    guidance_scale=self.guidance_scale,
-                    generator=generator,
-                    init_strength=self.init_strength,
-                    dana_beta=self.dana_beta,
+        from ._training import torch_threads
+
+        with torch_threads(self.n_jobs):
+            for start in bar:
+                out.append(
+                    self.pipeline_(
+                        eeg[start : start + self.batch_size],
+                        num_inference_steps=self.num_inference_steps,
+                        guidance_scale=self.guidance_scale,
+                        generator=generator,
+                        init_strength=self.init_strength,
+                        dana_beta=self.dana_beta,
+                    )
                 )
-            )
         videos = np.concatenate(out)
         if self.uint8_output_:
             return np.round(videos * 255).astype(np.uint8)

@@ -34,6 +34,23 @@ def resolve_device(device):
 
 
 @contextmanager
+def torch_threads(n_jobs):
+    """Use ``n_jobs`` CPU threads in torch inside the block (None: unchanged)."""
+    if n_jobs is None:
+        yield
+        return
+    import os
+
+    old = torch.get_num_threads()
+    n_threads = os.cpu_count() or 1 if n_jobs < 0 else n_jobs
+    torch.set_num_threads(max(1, n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@contextmanager
 def seeded(seed):
     """Run a block with torch's global RNG seeded, restoring it afterwards."""
     devices = (

@@ -1,0 +1,154 @@
+"""EEG2VideoGenerator: fit / predict / transform, save-load, DANA, pipeline."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sk_eeg.datasets import make_eeg_video
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from sk_eeg.video import EEG2VideoGenerator  # noqa: E402
+
+TINY = dict(
+    encoder="mlp", emb_dim=16, n_tokens=2, cross_attention_dim=16,
+    unet_channels=(8, 16), attention_head_dim=2, max_epochs=1, encoder_epochs=2,
+    num_inference_steps=2, batch_size=4, device="cpu", n_jobs=1, random_state=0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return make_eeg_video(
+        n_blocks=1, n_classes=2, n_clips=3, n_frames=4, height=8, width=8,
+        n_channels=4, sfreq=100.0, random_state=0,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fitted(sim):
+    return EEG2VideoGenerator(**TINY).fit(sim.X, sim.videos, labels=sim.y)
+
+
+def test_fit_predict_transform_shapes_and_dtypes(sim, fitted):
+    videos = fitted.predict(sim.X[:2])
+    assert videos.shape == (2, 4, 8, 8, 3) and videos.dtype == np.uint8
+    emb = fitted.transform(sim.X)
+    assert emb.shape == (6, 16) and np.all(np.isfinite(emb))
+    assert fitted.n_features_in_ == 4 and fitted.video_shape_ == (4, 8, 8)
+    assert len(fitted.loss_curve_) == 1 and np.isfinite(fitted.loss_curve_[0])
+    assert list(fitted.classes_) == [0, 1]
+
+
+def test_fixed_seed_gives_identical_samples_and_other_seeds_differ(sim, fitted):
+    a = fitted.predict(sim.X[:2])
+    b = fitted.predict(sim.X[:2])
+    np.testing.assert_array_equal(a, b)
+    c = fitted.predict(sim.X[:2], random_state=123)
+    assert not np.array_equal(a, c)
+
+
+def test_save_load_round_trip_reproduces_samples(sim, fitted, tmp_path):
+    path = fitted.save(tmp_path / "pipe")
+    index = json.loads((path / "model_index.json").read_text())
+    assert index["eeg_encoder"] == ["sk_eeg.video._encoders", "EEGConditionEncoder"]
+    assert index["unet"] == ["diffusers", "UNet3DConditionModel"]
+    for part in ("unet", "eeg_encoder", "scheduler"):
+        assert (path / part).is_dir()
+    loaded = EEG2VideoGenerator.load(path, device="cpu")
+    np.testing.assert_array_equal(loaded.predict(sim.X[:3]), fitted.predict(sim.X[:3]))
+    np.testing.assert_array_equal(loaded.transform(sim.X), fitted.transform(sim.X))
+    assert loaded.get_params()["unet_channels"] == (8, 16)
+    # pretrained_path with no further training is the same model.
+    again = EEG2VideoGenerator(
+        **{**TINY, "pretrained_path": str(path), "max_epochs": 0}
+    )
+    again.fit(sim.X, sim.videos)
+    np.testing.assert_array_equal(
+        again.pipeline_.eeg_encoder.eeg_mean.numpy(),
+        fitted.pipeline_.eeg_encoder.eeg_mean.numpy(),
+    )
+
+
+def test_float_videos_and_de_features_with_vae(sim, tmp_path):
+    gen = EEG2VideoGenerator(
+        **{**TINY, "encoder": "glmnet", "local_channels": [2, 3]},
+        features="de", sfreq=sim.sfreq, bands=((4, 8), (8, 14), (30, 45)),
+        use_vae=True, vae_channels=(8, 8), vae_epochs=1, init_strength=0.5,
+        dana_beta=0.3, guidance_scale=2.0,
+    )  # fmt: skip
+    gen.fit(sim.X, sim.videos / 255.0)
+    out = gen.predict(sim.X[:2])
+    assert out.dtype != np.uint8 and out.shape == (2, 4, 8, 8, 3)
+    assert 0 <= out.min() and out.max() <= 1
+    assert tuple(gen.pipeline_.eeg_encoder.config.latent_shape) == (4, 4, 4, 4)
+    path = gen.save(tmp_path / "vae_pipe")
+    assert (path / "vae").is_dir()
+    np.testing.assert_array_equal(EEG2VideoGenerator.load(path).predict(sim.X[:2]), out)
+
+
+def test_videos_are_resampled_to_the_requested_size(sim):
+    gen = EEG2VideoGenerator(**{**TINY, "frames": 2, "height": 4, "width": 4})
+    gen.set_params(unet_channels=(8,))
+    out = gen.fit(sim.X, sim.videos).predict(sim.X[:1])
+    assert out.shape == (1, 2, 4, 4, 3)
+
+
+def test_dana_noise_mixes_shared_and_frame_noise():
+    from sk_eeg.video._diffusion import dana_noise
+
+    g = torch.Generator().manual_seed(0)
+    shape = (400, 1, 4, 8, 8)
+    iid = dana_noise(shape, 0.0, g)
+    shared = dana_noise(shape, 1.0, g)
+    mixed = dana_noise(shape, 0.3, g)
+    # beta = 1: identical frames; beta = 0: uncorrelated frames.
+    torch.testing.assert_close(shared[:, :, 0], shared[:, :, 3])
+
+    def corr(z):
+        pair = torch.stack([z[:, :, 0].flatten(), z[:, :, 1].flatten()])
+        return torch.corrcoef(pair)[0, 1]
+
+    assert abs(corr(iid)) < 0.02
+    assert abs(corr(mixed) - 0.3) < 0.02  # frame correlation equals beta
+    for z in (iid, shared, mixed):
+        assert abs(z.var().item() - 1) < 0.02  # unit variance for any beta
+    with pytest.raises(ValueError, match="dana_beta"):
+        dana_noise(shape, 1.5, g)
+
+
+def test_bad_input_is_rejected_with_the_fix(sim):
+    gen = EEG2VideoGenerator(**TINY)
+    with pytest.raises(ValueError, match="n_frames, height, width, 3"):
+        gen.fit(sim.X, sim.y)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        gen.fit(sim.X, sim.videos * 2.0)
+    with pytest.raises(ValueError, match="latent_predictor"):
+        EEG2VideoGenerator(latent_predictor=False, init_strength=0.5).fit(
+            sim.X, sim.videos
+        )
+    with pytest.raises(ValueError, match="multiples"):
+        EEG2VideoGenerator(**{**TINY, "height": 6}).fit(sim.X, sim.videos)
+    with pytest.raises(FileNotFoundError, match="model_index"):
+        EEG2VideoGenerator(pretrained_path="/nonexistent").fit(sim.X, sim.videos)
+
+
+def test_pipeline_components_are_all_saveable():
+    from diffusers import ConfigMixin, ModelMixin
+
+    from sk_eeg.video._encoders import EEGConditionEncoder, EEGEncoder
+
+    for cls in (EEGConditionEncoder, EEGEncoder):
+        assert issubclass(cls, ModelMixin) and issubclass(cls, ConfigMixin)
+
+
+@pytest.mark.gpu
+def test_generator_trains_and_samples_on_cuda(sim, tmp_path):
+    gen = EEG2VideoGenerator(**{**TINY, "device": "cuda"}).fit(sim.X, sim.videos)
+    assert gen.device_.type == "cuda"
+    out = gen.predict(sim.X[:2])
+    assert out.shape == (2, 4, 8, 8, 3)
+    loaded = EEG2VideoGenerator.load(gen.save(tmp_path / "p"), device="cuda")
+    np.testing.assert_array_equal(loaded.predict(sim.X[:2]), out)
