@@ -22,6 +22,7 @@ _METHOD_CLIS = [
     "sk_eeg.stats._cli",
     "sk_eeg.video._cli",
     "sk_eeg.panel._cli",
+    "sk_eeg.inverse._cli",
 ]
 
 

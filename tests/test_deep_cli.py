@@ -100,3 +100,17 @@ def test_classify_reports_missing_files_as_errors(tmp_path, capsys):
     )
     assert code == 2
     assert "csv_path" in capsys.readouterr().err
+
+
+def test_importing_the_deep_subpackage_and_its_cli_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sk_eeg.deep, sk_eeg.deep._cli; "
+        "print([m for m in ('torch', 'skorch', 'timm') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -269,3 +269,31 @@ def test_cuda_fit_predicts_like_on_cpu(patterns):
     assert_allclose(proba.sum(1), 1.0)
     cpu = pickle.loads(pickle.dumps(gpu))
     assert_allclose(cpu.predict_proba(X), proba, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("backbone", ["test_efficientnet", "parallel_cnn1d"])
+def test_learns_planted_rhythm_frequency_on_held_out_windows(backbone):
+    # class 0: 2 Hz rhythm, class 1: 10 Hz rhythm, random phase and amplitude
+    rng = np.random.default_rng(0)
+    t = np.arange(400) / 200.0
+    y = np.tile([0, 1], 40)
+    freq = np.where(y == 0, 2.0, 10.0)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, (80, 2, 1))
+    amp = rng.uniform(5, 50, (80, 1, 1))
+    X = amp * np.sin(2 * np.pi * freq * t + phase) + rng.normal(0, 5, (80, 2, 400))
+    clf = MelSpecCNNClassifier(
+        backbone=backbone,
+        montage=None,
+        n_mels=16,
+        n_fft=64,
+        win_length=64,
+        hop_length=16,
+        max_epochs=6,
+        batch_size=16,
+        lr=1e-2,
+        device="cpu",
+        n_jobs=1,
+        random_state=0,
+    ).fit(X[:48], y[:48])
+    assert clf.score(X[48:], y[48:]) >= 0.9
+    assert kl_divergence(y[48:], clf.predict_proba(X[48:])) < 0.3

@@ -8,7 +8,8 @@ from scipy import signal
 
 from sk_eeg.deep import DOUBLE_BANANA, HMS_CHANNELS, BandpassFilter, BipolarMontage
 from sk_eeg.deep._gem import GeM, gem
-from sk_eeg.deep._mel import MelSpectrogram, clamp_db, mel_filterbank, power_to_db
+from sk_eeg.deep._mel import MelSpectrogram, clamp_db, power_to_db
+from sk_eeg.deep._melbank import mel_filterbank
 from sk_eeg.deep._montage import left_right_permutation, resolve_montage
 
 

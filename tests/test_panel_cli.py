@@ -33,8 +33,6 @@ def test_panel_command_writes_per_subject_rank_and_three_scores(tmp_path, capsys
             "250",
             "--window",
             "0.5",
-            "--states",
-            "3",
         ]
     )
     assert status == 0

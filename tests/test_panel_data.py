@@ -7,6 +7,7 @@ from numpy.testing import assert_allclose
 
 from sk_eeg.datasets import load_panel_npy, make_eeg_panel, make_panel_factors
 from sk_eeg.panel import IFEPanelRegressor, TimeOfDayFeatures, log_power_features
+from sk_eeg.panel._pipeline import fit_panel_tensor
 
 
 def test_time_of_day_harmonics_and_names():
@@ -84,6 +85,14 @@ def test_eeg_panel_simulator_plants_rank_and_afternoon_effect(tmp_path):
         np.concatenate(xs)[:, None], np.vstack(ys), groups=np.concatenate(gs)
     )
     assert model.n_factors_.tolist() == [2, 2, 2]
+    # The pipeline streams the same recordings; with vMF states fitted on the
+    # training sessions only, their posteriors enter as covariates.
+    model_s, summary = fit_panel_tensor(
+        panel, sfreq=250.0, session_hours=[10, 15, 10, 15], n_states=3, random_state=0
+    )
+    assert model_s.states_.means_.shape == (3, 12)
+    assert list(model_s.feature_names_in_) == ["afternoon", "state0", "state1"]
+    assert len(summary) == 3
     # SE of each channel's effect is ~0.03 (factor variance over 1440 windows).
     assert_allclose(model.coef_[:, 0], sim.afternoon_effect, atol=0.12)
     assert np.corrcoef(model.coef_[:, 0], sim.afternoon_effect)[0, 1] > 0.95

@@ -130,7 +130,7 @@ def test_bad_input_is_rejected_with_the_fix(sim):
             sim.X, sim.videos
         )
     with pytest.raises(ValueError, match="multiples"):
-        EEG2VideoGenerator(**{**TINY, "height": 6}).fit(sim.X, sim.videos)
+        EEG2VideoGenerator(**{**TINY, "height": 5}).fit(sim.X, sim.videos)
     with pytest.raises(FileNotFoundError, match="model_index"):
         EEG2VideoGenerator(pretrained_path="/nonexistent").fit(sim.X, sim.videos)
 

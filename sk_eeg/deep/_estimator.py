@@ -19,7 +19,7 @@ from ..utils import (
     use_log_level,
 )
 from ._filters import apply_filter, butter_sos
-from ._mel import check_mel_params
+from ._melbank import check_mel_params
 from ._montage import (
     _epochs_ch_names,
     apply_montage,

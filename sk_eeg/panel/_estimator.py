@@ -785,7 +785,9 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
                 f"shape {groups.shape}."
             )
         lookup = {label: i for i, label in enumerate(self.groups_.tolist())}
-        return np.array([lookup.get(g, -1) for g in groups.tolist()], dtype=np.intp)
+        labels, inverse = np.unique(groups, return_inverse=True)
+        codes = np.array([lookup.get(g, -1) for g in labels.tolist()], dtype=np.intp)
+        return codes[inverse.ravel()]
 
     def _covariate_prediction(self, X, idx):
         sl = self.subject_level_

@@ -131,8 +131,9 @@ def fit_panel_tensor(
     ]
     for s, k in jobs:
         if s not in scale:
-            lp0 = log_power_features(data[s, k], sfreq, window=window)
-            scale[s] = float(np.median(np.exp(lp0)))
+            # Floor scale: median power of the subject's first training minute.
+            head = np.asarray(data[s, k][:, : int(60 * sfreq)], dtype=np.float64)
+            scale[s] = float(np.median(head**2))
     states = None
     if n_states > 0:
         rng = check_random_state(random_state)

@@ -233,7 +233,8 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
             logger.info(
                 "EEGEncoderClassifier: final training loss %.4f", self.loss_curve_[-1]
             )
-        self.module_ = module.eval()
+        # Inference in float64: scores do not depend on the batch composition.
+        self.module_ = module.double().eval()
 
     def _demean(self, X):
         if self.demean and X.shape[2] > 1:
@@ -270,7 +271,11 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         with torch.inference_mode(), torch_threads(self.n_jobs):
             for start in range(0, len(X), 256):
                 xt = to_tensor(
-                    X[start : start + 256], self.mean_, self.scale_, self.device_
+                    X[start : start + 256],
+                    self.mean_,
+                    self.scale_,
+                    self.device_,
+                    dtype=torch.float64,
                 )
                 out.append(self.module_.classify(xt).double().cpu().numpy())
         logits = np.concatenate(out)
@@ -307,7 +312,8 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray, shape (n_epochs,)
             Predicted labels.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -139,7 +139,11 @@ class _SpectralFeatures(TransformerMixin, BaseEstimator):
         return validate_3d(self, X, reset=reset)
 
     def fit(self, X, y=None):
-        """Check the parameters and the shape of ``X``.
+        """Check the parameters and record the shape of ``X``.
+
+        Nothing is learnt: the features are computed per epoch in
+        :meth:`transform`, which raises if a band holds no frequency bin at
+        the resolution of the window (e.g. 2D input, one sample per epoch).
 
         Parameters
         ----------
@@ -153,10 +157,9 @@ class _SpectralFeatures(TransformerMixin, BaseEstimator):
         self : object
             The transformer.
         """
-        bands = self._check_params()
+        self._check_params()
         X = self._validate(X, reset=True)
         self.n_window_ = _window_samples(self.window_length, self.sfreq, X.shape[2])
-        _band_power(X[:1, :1], float(self.sfreq), bands, self.n_window_, self.taper)
         self.n_windows_ = X.shape[2] // self.n_window_
         self.n_times_ = X.shape[2]
         return self

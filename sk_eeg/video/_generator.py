@@ -30,8 +30,9 @@ def _check_videos(y, n_clips):
     """Return float videos in [0, 1], shape (n, F, H, W, 3), and whether uint8."""
     if y is None:
         raise ValueError(
-            "EEG2VideoGenerator.fit needs y: the videos, an array of shape "
-            "(n_clips, n_frames, height, width, 3)."
+            "EEG2VideoGenerator requires y to be passed, but the target y is None. "
+            "y is the videos, an array of shape (n_clips, n_frames, height, "
+            "width, 3)."
         )
     y = np.asarray(y)
     if y.ndim != 5 or y.shape[-1] != 3:

@@ -75,7 +75,7 @@ def channel_scaler(X):
     return mean, scale
 
 
-def to_tensor(X, mean, scale, device):
-    """Standardise ``X`` per channel and move it to ``device`` as float32."""
+def to_tensor(X, mean, scale, device, dtype=torch.float32):
+    """Standardise ``X`` per channel and move it to ``device`` as ``dtype``."""
     X = (X - mean[None, :, None]) / scale[None, :, None]
-    return torch.as_tensor(np.ascontiguousarray(X), dtype=torch.float32, device=device)
+    return torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=device)

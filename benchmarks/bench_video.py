@@ -1,0 +1,185 @@
+"""EEG2VideoGenerator benchmark and acceptance run (CPU; GPU when present).
+
+1. Timing of the default tiny config: one training step (fwd + bwd + AdamW on
+   a batch) and DDIM sampling time per clip, on CPU and on CUDA if available.
+2. EEG-VP baselines on make_eeg_video with leave-one-block-out CV (top-1 with
+   its chance level).
+3. Acceptance: a tiny model (8 frames at 32 x 32) trained on blocks 1-6 of the
+   simulator, clips generated from the held-out block 7. Reports the class
+   identification of the generated clips (n-way top-1 with chance; the
+   EEG2Video top-3 rule with its chance) and SSIM to the true clip against
+   generation from shuffled EEG.
+
+Run:  python benchmarks/bench_video.py            (about 10-15 min on 2 cores)
+      python benchmarks/bench_video.py --quick    (a smaller, faster run)
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from sk_eeg.datasets import make_eeg_video
+from sk_eeg.video import (
+    DifferentialEntropy,
+    EEG2VideoGenerator,
+    EEGEncoderClassifier,
+    cross_validate_blocks,
+    make_video_classifier,
+    n_way_identification,
+    video_mse,
+    video_psnr,
+    video_ssim,
+)
+
+
+def timing(device, n_steps=3):
+    from sk_eeg.video._diffusion import build_unet
+
+    gen = EEG2VideoGenerator(device=device, random_state=0)
+    batch = gen.batch_size
+    unet = build_unet(3, gen.unet_channels, gen.layers_per_block, 64, 8, 32).to(device)
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-3)
+    x = torch.randn(batch, 3, 8, 32, 32, device=device)
+    cond = torch.randn(batch, gen.n_tokens, gen.cross_attention_dim, device=device)
+    t = torch.randint(0, 1000, (batch,), device=device)
+    times = []
+    for _ in range(n_steps + 1):
+        start = time.perf_counter()
+        loss = (unet(x, t, encoder_hidden_states=cond).sample - x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    step = np.median(times[1:])
+    unet.eval()
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for _ in range(n_steps):
+            unet(x[:1], t[:1], encoder_hidden_states=cond[:1])
+        if device != "cpu":
+            torch.cuda.synchronize()
+    per_step = (time.perf_counter() - start) / n_steps
+    n_params = sum(p.numel() for p in unet.parameters()) / 1e6
+    print(
+        f"[{device}] default UNet ({n_params:.2f} M params), 8 x 32 x 32 pixels: "
+        f"train step (batch {batch}) {step:.2f} s; one denoising step per clip "
+        f"{per_step:.3f} s -> {gen.num_inference_steps} DDIM steps "
+        f"{per_step * gen.num_inference_steps:.1f} s per clip"
+    )
+
+
+def baselines(data, quick):
+    print("\nEEG-VP baselines, leave-one-block-out (7 folds), 4 classes:")
+    models = {
+        "DE + MLP": lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
+            DifferentialEntropy(sfreq=data.sfreq, window_length=1.0),
+            EEGEncoderClassifier(encoder="mlp", max_epochs=60, random_state=0),
+        ),
+        "ShallowNet (raw)": lambda: EEGEncoderClassifier(
+            encoder="shallownet",
+            max_epochs=30 if quick else 60,
+            lr=3e-3,
+            batch_size=16,
+            random_state=0,
+        ),  # fmt: skip
+        "GLMNet (raw)": lambda: EEGEncoderClassifier(
+            encoder="glmnet",
+            max_epochs=30 if quick else 60,
+            lr=3e-3,
+            batch_size=16,
+            random_state=0,
+        ),  # fmt: skip
+    }
+    for name, make in models.items():
+        start = time.perf_counter()
+        res = cross_validate_blocks(make(), data.X, data.y, data.blocks, top_k=(1, 2))
+        print(
+            f"  {name:<18s} top-1 {res['top1_mean']:.3f} (chance "
+            f"{res['chance_top1']:.3f}), top-2 {res['top2_mean']:.3f} (chance "
+            f"{res['chance_top2']:.3f})  [{time.perf_counter() - start:.0f} s]"
+        )
+
+
+def acceptance(data, quick):
+    train, test = data.blocks < 6, data.blocks == 6
+    gen = EEG2VideoGenerator(
+        encoder="glmnet",
+        features="de",
+        sfreq=data.sfreq,
+        window_length=1.0,
+        use_vae=True,
+        vae_channels=(16, 32, 32),
+        vae_epochs=2 if quick else 4,
+        encoder_epochs=100,
+        max_epochs=2 if quick else 6,
+        num_inference_steps=10,
+        init_strength=0.3,
+        batch_size=8,
+        random_state=0,
+        verbose=True,
+    )
+    print(f"\nAcceptance: {gen!r}")
+    start = time.perf_counter()
+    gen.fit(data.X[train], data.videos[train], labels=data.y[train])
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    generated = gen.predict(data.X[test])
+    sample_s = (time.perf_counter() - start) / test.sum()
+    rng = np.random.default_rng(0)
+    shuffled_eeg = data.X[test][rng.permutation(test.sum())]
+    shuffled = gen.predict(shuffled_eeg)
+    truth = data.videos[test]
+    n_classes = len(np.unique(data.y))
+    video_clf = make_video_classifier(0).fit(data.videos[train], data.y[train])
+    scores = video_clf.predict_proba(generated)
+    scores_shuffled = video_clf.predict_proba(shuffled)
+    top1 = n_way_identification(scores, data.y[test], n_way=n_classes, random_state=0)
+    top1_sh = n_way_identification(
+        scores_shuffled, data.y[test], n_way=n_classes, random_state=0
+    )
+    two_way = n_way_identification(scores, data.y[test], n_way=2, random_state=0)
+    true_acc = video_clf.score(truth, data.y[test])
+    print(
+        f"trained on {train.sum()} clips in {fit_s:.0f} s; sampling {sample_s:.2f} s "
+        f"per clip; video classifier on the held-out true clips {true_acc:.2f}"
+    )
+    print(
+        f"identification of generated clips: {n_classes}-way top-1 "
+        f"{top1.accuracy:.3f} (chance {top1.chance:.3f}); from shuffled EEG "
+        f"{top1_sh.accuracy:.3f}; 2-way top-1 {two_way.accuracy:.3f} (chance "
+        f"{two_way.chance:.3f})"
+    )
+    print(
+        f"SSIM to the true clip {video_ssim(truth, generated):.3f} vs shuffled EEG "
+        f"{video_ssim(truth, shuffled):.3f}; PSNR {video_psnr(truth, generated):.2f} "
+        f"vs {video_psnr(truth, shuffled):.2f} dB; MSE "
+        f"{video_mse(truth, generated):.4f} vs {video_mse(truth, shuffled):.4f}"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--skip-timing", action="store_true")
+    args = parser.parse_args()
+    if not args.skip_timing:
+        timing("cpu")
+        if torch.cuda.is_available():
+            timing("cuda")
+    data = make_eeg_video(n_blocks=7, n_classes=4, n_clips=5, random_state=0)
+    print(
+        f"\nsimulated SEED-DV-like data: {data.X.shape[0]} clips, EEG "
+        f"{data.X.shape[1:]} at {data.sfreq:g} Hz, videos {data.videos.shape[1:]}"
+    )
+    if not args.skip_baselines:
+        baselines(data, args.quick)
+    acceptance(data, args.quick)
+
+
+if __name__ == "__main__":
+    main()
