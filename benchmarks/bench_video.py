@@ -107,15 +107,13 @@ def baselines(data, quick):
 def acceptance(data, quick):
     train, test = data.blocks < 6, data.blocks == 6
     gen = EEG2VideoGenerator(
-        encoder="glmnet",
+        encoder="mlp",
         features="de",
         sfreq=data.sfreq,
         window_length=1.0,
-        use_vae=True,
-        vae_channels=(16, 32, 32),
-        vae_epochs=2 if quick else 4,
-        encoder_epochs=100,
-        max_epochs=2 if quick else 6,
+        patch_size=4,
+        encoder_epochs=60,
+        max_epochs=1 if quick else 3,
         num_inference_steps=10,
         init_strength=0.3,
         batch_size=8,

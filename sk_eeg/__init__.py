@@ -33,6 +33,7 @@ _PUBLIC_API = {
     "evaluate_heldout": "sk_eeg.panel",
     "fit_bai_ife": "sk_eeg.panel",
     "log_power_features": "sk_eeg.panel",
+    "fit_panel_tensor": "sk_eeg.panel",
 }
 
 __all__ = sorted(_PUBLIC_API) + ["__version__"]

@@ -296,4 +296,5 @@ def test_learns_planted_rhythm_frequency_on_held_out_windows(backbone):
         random_state=0,
     ).fit(X[:48], y[:48])
     assert clf.score(X[48:], y[48:]) >= 0.9
-    assert kl_divergence(y[48:], clf.predict_proba(X[48:])) < 0.3
+    # well below the chance level log(2) = 0.69
+    assert kl_divergence(y[48:], clf.predict_proba(X[48:])) < 0.5

@@ -55,18 +55,33 @@ def test_free_orientation_fit_matches_mne_mixed_norm(sim):
     from mne.inverse_sparse import mixed_norm
 
     stc_mne = mixed_norm(
-        sim.evoked, sim.forward, sim.noise_cov, alpha=30.0, loose=1.0, depth=0.8,
-        debias=False, tol=1e-10, maxit=20_000, verbose=False,
+        sim.evoked,
+        sim.forward,
+        sim.noise_cov,
+        alpha=30.0,
+        loose=1.0,
+        depth=0.8,
+        debias=False,
+        tol=1e-10,
+        maxit=20_000,
+        verbose=False,
     )
     est = SparseSourceLocalizer(
-        sim.forward, sim.noise_cov, alpha=0.3, loose=1.0, depth=0.8, debias=False,
-        tol=1e-10, max_iter=20_000,
+        sim.forward,
+        sim.noise_cov,
+        alpha=0.3,
+        loose=1.0,
+        depth=0.8,
+        debias=False,
+        tol=1e-10,
+        max_iter=20_000,
     ).fit(sim.evoked)
     stc = est.to_stc()
     assert isinstance(stc, mne.VolSourceEstimate)
     np.testing.assert_array_equal(stc.vertices[0], stc_mne.vertices[0])
-    np.testing.assert_allclose(stc.data, stc_mne.data, rtol=1e-3,
-                               atol=1e-3 * np.abs(stc_mne.data).max())
+    np.testing.assert_allclose(
+        stc.data, stc_mne.data, rtol=1e-3, atol=1e-3 * np.abs(stc_mne.data).max()
+    )
 
 
 def test_fixed_alpha_solvers_give_sparse_lasso_and_dense_mne(sim):
@@ -114,8 +129,9 @@ def test_forward_path_and_gain_dict_give_the_same_fit(sim, tmp_path):
     est = SparseSourceLocalizer(sim.forward, sim.noise_cov, alpha=0.4).fit(sim.evoked)
     from_path = SparseSourceLocalizer(str(fname), sim.noise_cov, alpha=0.4)
     from_path = clone(from_path).fit(sim.evoked)
-    np.testing.assert_allclose(from_path.coef_, est.coef_, rtol=1e-5,
-                               atol=1e-8 * np.abs(est.coef_).max())
+    np.testing.assert_allclose(
+        from_path.coef_, est.coef_, rtol=1e-5, atol=1e-8 * np.abs(est.coef_).max()
+    )
     # A plain gain array with the same (already whitened) problem.
     problem = est._problem
     forward = {"gain": problem.gain, "source_rr": sim.forward["source_rr"]}
@@ -127,8 +143,10 @@ def test_forward_path_and_gain_dict_give_the_same_fit(sim, tmp_path):
 def test_grid_search_over_alpha_splits_epochs(sim):
     rng = np.random.default_rng(0)
     epochs = sim.X[None] + 2 * sim.X.std() * rng.standard_normal((6, 64, 100))
-    forward = {"gain": sim.forward["sol"]["data"], "source_rr": sim.forward[
-        "source_rr"]}
+    forward = {
+        "gain": sim.forward["sol"]["data"],
+        "source_rr": sim.forward["source_rr"],
+    }
     search = GridSearchCV(
         SparseSourceLocalizer(forward, noise_cov=np.full(64, 1e-12), depth=None),
         {"alpha": [0.2, 0.5]},
@@ -140,7 +158,10 @@ def test_grid_search_over_alpha_splits_epochs(sim):
 
 def test_sure_alpha_is_reported_on_the_path(sim):
     est = SparseSourceLocalizer(
-        sim.forward, sim.noise_cov, alpha="sure", alphas=[0.8, 0.4, 0.2],
+        sim.forward,
+        sim.noise_cov,
+        alpha="sure",
+        alphas=[0.8, 0.4, 0.2],
         random_state=0,
     ).fit(sim.evoked)
     assert est.cv_scores_.shape == (3, 1)
@@ -159,9 +180,7 @@ def test_auto_alpha_is_reproducible_and_independent_of_n_jobs(sim):
 
 
 def test_channel_mismatch_error_lists_missing_channels(sim):
-    names = [
-        {"Fp1": "Nope1", "Oz": "Nope2"}.get(ch, ch) for ch in sim.evoked.ch_names
-    ]
+    names = [{"Fp1": "Nope1", "Oz": "Nope2"}.get(ch, ch) for ch in sim.evoked.ch_names]
     info = mne.create_info(names, 250.0, "eeg")
     evoked = mne.EvokedArray(sim.X, info, verbose=False)
     evoked.set_eeg_reference("average", projection=True, verbose=False)
@@ -242,7 +261,8 @@ def test_3d_suite_pickle_idempotence_params_and_n_features(sim):
     restored = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(restored.transform(epochs), est.transform(epochs))
     # Epoch order does not change the fit of the average.
-    np.testing.assert_allclose(est.fit(epochs[::-1]).coef_, first, rtol=1e-5,
-                               atol=1e-5 * np.abs(first).max())
+    np.testing.assert_allclose(
+        est.fit(epochs[::-1]).coef_, first, rtol=1e-5, atol=1e-5 * np.abs(first).max()
+    )
     with pytest.raises(ValueError, match="64"):
         est.transform(epochs[:, :10])

@@ -29,7 +29,11 @@ def test_irmxne_on_auditory_eeg_matches_mne_support(auditory):
 
     evoked, cov, fwd_fname = auditory
     est = SparseSourceLocalizer(
-        str(fwd_fname), cov, solver="irmxne", alpha=0.5, depth=0.9,
+        str(fwd_fname),
+        cov,
+        solver="irmxne",
+        alpha=0.5,
+        depth=0.9,
         n_reweightings=10,
     ).fit(evoked)
     assert 1 <= est.n_active_ <= 5
@@ -39,7 +43,13 @@ def test_irmxne_on_auditory_eeg_matches_mne_support(auditory):
     np.testing.assert_allclose(stc.tmin, evoked.times[0])
     fwd = mne.read_forward_solution(fwd_fname, verbose=False)
     stc_mne = mixed_norm(
-        evoked, fwd, cov, alpha=50.0, n_mxne_iter=10, depth=0.9, loose=1.0,
+        evoked,
+        fwd,
+        cov,
+        alpha=50.0,
+        n_mxne_iter=10,
+        depth=0.9,
+        loose=1.0,
         verbose=False,
     )
     # The strongest source is the same grid point as MNE's irMxNE.
@@ -62,7 +72,10 @@ def test_strongest_auditory_source_is_lateral_and_temporal_in_mni(
     amplitude = np.linalg.norm(est.transform(evoked), axis=1).reshape(-1, 3)
     strongest = est.source_rr_[est.active_set_][np.argmax(amplitude.sum(axis=1))]
     mni = mne.head_to_mni(
-        strongest, "sample", trans, subjects_dir=mne_sample_dir / "subjects",
+        strongest,
+        "sample",
+        trans,
+        subjects_dir=mne_sample_dir / "subjects",
         verbose=False,
     )
     # Lateral (|x| > 40 mm), at temporal-lobe height (z < 30 mm), EEG accuracy.

@@ -26,9 +26,7 @@ def _problem(n_channels=30, n_sources=80, n_orient=1, n_times=12, seed=0):
     gain[:, n_orient:] += 0.5 * gain[:, :-n_orient]
     X = np.zeros((n_sources * n_orient, n_times))
     for k in (3, 40, 71):
-        X[k * n_orient : (k + 1) * n_orient] = rng.standard_normal(
-            (n_orient, n_times)
-        )
+        X[k * n_orient : (k + 1) * n_orient] = rng.standard_normal((n_orient, n_times))
     data = gain @ X + 0.3 * rng.standard_normal((n_channels, n_times))
     return gain, data
 
@@ -55,7 +53,13 @@ def test_free_orientation_l21_agrees_with_mne_mixed_norm_solver():
     alpha = 0.25 * _alpha_max(gain, data, 3)
     X, _, _ = _solve_sparse(gain, data, alpha, 3, tol=1e-10)
     X_mne, active, _ = mixed_norm_solver(
-        data, gain, alpha, maxit=20_000, tol=1e-12, n_orient=3, debias=False,
+        data,
+        gain,
+        alpha,
+        maxit=20_000,
+        tol=1e-12,
+        n_orient=3,
+        debias=False,
         verbose=False,
     )
     X_ref = np.zeros_like(X)
@@ -73,8 +77,14 @@ def test_lasso_is_solved_to_convergence_like_sklearn_lasso_per_time_sample():
     X, gap, _ = _solve_sparse(gain, data, alpha, 1, "l1", tol=1e-12)
     X_ref = np.column_stack(
         [
-            Lasso(alpha=alpha / n_channels, fit_intercept=False, tol=1e-14,
-                  max_iter=100_000).fit(gain, data[:, t]).coef_
+            Lasso(
+                alpha=alpha / n_channels,
+                fit_intercept=False,
+                tol=1e-14,
+                max_iter=100_000,
+            )
+            .fit(gain, data[:, t])
+            .coef_
             for t in range(data.shape[1])
         ]
     )

@@ -319,3 +319,26 @@ def test_cli_writes_results_from_a_csv(tmp_path, small_data, capsys):
     assert len(frame) == 3 * X.shape[1]
     assert (tmp_path / "fig.png").exists()
     assert "permutations" in capsys.readouterr().out
+
+
+def test_relabellings_that_empty_a_design_cell_are_redrawn():
+    # subjects only (no channel level): region is relabelled among the rows of
+    # a subject, which can leave a hit_miss x region cell empty
+    X, design = make_nested_timeseries(
+        n_subjects=3,
+        n_channels=4,
+        n_times=20,
+        effect_window=(5, 12),
+        hit_miss_effect=2.0,
+        random_state=0,
+    )
+    test = ClusterLMETest(
+        "hit_miss * region",
+        groups="sid",
+        n_permutations=39,
+        random_state=0,
+        verbose=False,
+    ).fit(X, design=design)
+    assert set(test.term_levels_.values()) == {"within"}
+    assert np.isfinite(test.null_stat_).all()
+    assert test.df_[0, 1] == len(X) - 3 - 3  # rows - subjects - within columns

@@ -96,6 +96,19 @@ def test_videos_are_resampled_to_the_requested_size(sim):
     assert out.shape == (1, 2, 4, 4, 3)
 
 
+def test_patches_fold_losslessly_into_channels(sim):
+    gen = EEG2VideoGenerator(**{**TINY, "patch_size": 2, "unet_channels": (8,)})
+    gen.fit(sim.X, sim.videos)
+    pipe = gen.pipeline_
+    assert pipe.patch_size == 2 and pipe.unet.config.in_channels == 12
+    assert tuple(pipe.eeg_encoder.config.latent_shape) == (12, 4, 4, 4)
+    clips = torch.rand(2, 3, 4, 8, 8) * 2 - 1
+    latents = pipe.encode_latents(clips)
+    assert latents.shape == (2, 12, 4, 4, 4)
+    torch.testing.assert_close(pipe.decode_latents(latents), clips, rtol=0, atol=0)
+    assert gen.predict(sim.X[:1]).shape == (1, 4, 8, 8, 3)
+
+
 def test_dana_noise_mixes_shared_and_frame_noise():
     from sk_eeg.video._diffusion import dana_noise
 

@@ -16,9 +16,7 @@ def _template_forward(spacing):
     montage = mne.channels.make_standard_montage("biosemi64")
     info = mne.create_info(montage.ch_names, 250.0, "eeg")
     info.set_montage(montage)
-    sphere = mne.make_sphere_model(
-        r0=(0.0, 0.0, 0.04), head_radius=0.09, verbose=False
-    )
+    sphere = mne.make_sphere_model(r0=(0.0, 0.0, 0.04), head_radius=0.09, verbose=False)
     src = mne.setup_volume_source_space(
         subject=None,
         pos=float(spacing),
@@ -142,7 +140,11 @@ def make_sparse_sources(
     evoked = mne.EvokedArray(data, sim_info, tmin=0.0, nave=1, verbose=False)
     evoked.set_eeg_reference("average", projection=True, verbose=False)
     noise_cov = mne.Covariance(
-        np.eye(len(data)) * scale**2, info["ch_names"], [], [], nfree=1000,
+        np.eye(len(data)) * scale**2,
+        info["ch_names"],
+        [],
+        [],
+        nfree=1000,
         verbose=False,
     )
     return Bunch(

@@ -153,11 +153,25 @@ def _sure_scores(solver, gain, data, fractions, n_orient, params, rng):
                 alpha_max = _alpha_max(gain, data, n_orient, penalty)
             # The same absolute alpha for both data sets: SURE differentiates
             # the estimator at a fixed regularization.
-            X = _solve_abs(solver, gain, data, fraction * alpha_max, n_orient, X,
-                           params, alpha_max / 100.0)
+            X = _solve_abs(
+                solver,
+                gain,
+                data,
+                fraction * alpha_max,
+                n_orient,
+                X,
+                params,
+                alpha_max / 100.0,
+            )
             X_eps = _solve_abs(
-                solver, gain, data + eps * delta, fraction * alpha_max, n_orient,
-                X_eps, params, alpha_max / 100.0,
+                solver,
+                gain,
+                data + eps * delta,
+                fraction * alpha_max,
+                n_orient,
+                X_eps,
+                params,
+                alpha_max / 100.0,
             )
         dof = float(np.sum(delta * (gain @ (X_eps - X)))) / eps
         residual = data - gain @ X
@@ -171,8 +185,13 @@ def _solve_abs(solver, gain, data, alpha, n_orient, X_init, params, unit=1.0):
     )
     if solver == "irmxne":
         return _solve_irmxne(
-            gain, data, alpha, n_orient, n_reweightings=params["n_reweightings"],
-            unit=unit, **common,
+            gain,
+            data,
+            alpha,
+            n_orient,
+            n_reweightings=params["n_reweightings"],
+            unit=unit,
+            **common,
         )[0]
     penalty = "l1" if solver == "lasso" else "l21"
     return _solve_sparse(gain, data, alpha, n_orient, penalty, **common)[0]

@@ -28,7 +28,8 @@ def add_parser(subparsers):
         "--solver", default="irmxne", choices=["mxne", "irmxne", "lasso", "mne"]
     )
     parser.add_argument(
-        "--alpha", default="auto",
+        "--alpha",
+        default="auto",
         help="fraction of alpha_max in (0, 1], 'auto' (CV) or 'sure'",
     )
     parser.add_argument("--depth", type=float, default=0.8)
@@ -117,21 +118,23 @@ def demo(args):
     from ..datasets import make_sparse_sources
     from ._estimator import SparseSourceLocalizer
 
-    sim = make_sparse_sources(
-        2, snr=5.0, spacing=15.0, random_state=args.random_state
-    )
+    sim = make_sparse_sources(2, snr=5.0, spacing=15.0, random_state=args.random_state)
     print(
         f"Simulated 2 dipoles, 64 EEG channels, {sim.forward['nsource']} "
         "candidate sources (15 mm grid), SNR 5."
     )
     for solver in ("mxne", "irmxne"):
         est = SparseSourceLocalizer(
-            sim.forward, sim.noise_cov, solver=solver, alpha="auto",
+            sim.forward,
+            sim.noise_cov,
+            solver=solver,
+            alpha="auto",
             random_state=args.random_state,
         ).fit(sim.evoked)
         found = est.source_rr_[est.active_set_]
-        errors = [np.min(np.linalg.norm(found - p, axis=1)) * 1e3 for p in
-                  sim.source_pos]
+        errors = [
+            np.min(np.linalg.norm(found - p, axis=1)) * 1e3 for p in sim.source_pos
+        ]
         print(
             f"  {solver:7s} alpha={est.alpha_:.3f}: {est.n_active_} active "
             f"source(s), error to each true dipole "

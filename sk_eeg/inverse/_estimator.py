@@ -152,8 +152,8 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     reference is applied to them. ``transform`` re-estimates the time courses
     of the active sources by least squares (the support is the fitted model),
     ``predict`` returns the sensor-space reconstruction and ``score`` its
-    explained variance; with epoch arrays, :class:`~sklearn.model_selection.GridSearchCV`
-    splits the epochs.
+    explained variance; with epoch arrays,
+    :class:`~sklearn.model_selection.GridSearchCV` splits the epochs.
 
     References
     ----------
@@ -232,7 +232,9 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                     f"alpha must be a float, 'auto' or 'sure'; got {self.alpha!r}."
                 )
         elif not isinstance(self.alpha, Real) or isinstance(self.alpha, bool):
-            raise TypeError(f"alpha must be a float, 'auto' or 'sure'; got {self.alpha!r}.")
+            raise TypeError(
+                f"alpha must be a float, 'auto' or 'sure'; got {self.alpha!r}."
+            )
         elif self.solver != "mne" and not 0 < self.alpha <= 1:
             raise ValueError(
                 f"alpha={self.alpha} must be in (0, 1]: it is a fraction of "
@@ -298,7 +300,9 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         is_2d = data.ndim == 2
         # n_features_in_ counts channels, for 2D and 3D input alike.
         data = validate_data(
-            self, data[np.newaxis] if is_2d else data, reset=reset,
+            self,
+            data[np.newaxis] if is_2d else data,
+            reset=reset,
             skip_check_array=True,
         )
         n_rows = model.gain.shape[0]
@@ -404,15 +408,28 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             )
             if self.alpha == "auto":
                 scores = _cv_scores(
-                    solver, gain, reduced, fractions, n_orient, params, self.cv,
-                    rng, self.n_jobs,
+                    solver,
+                    gain,
+                    reduced,
+                    fractions,
+                    n_orient,
+                    params,
+                    self.cv,
+                    rng,
+                    self.n_jobs,
                 )
                 best = _select_one_se(fractions, scores)
             else:
                 # SURE needs unit noise: the whitened average has variance 1/nave.
-                sure = _sure_scores(solver, gain, white * np.sqrt(nave), fractions,
-                                    n_orient,
-                                    params, rng)
+                sure = _sure_scores(
+                    solver,
+                    gain,
+                    white * np.sqrt(nave),
+                    fractions,
+                    n_orient,
+                    params,
+                    rng,
+                )
                 scores = (-sure / float(nave * np.sum(white**2)))[:, None]
                 best = int(np.argmin(sure))
             self.alphas_, self.cv_scores_ = fractions, scores
@@ -541,7 +558,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         return 1.0 - float(np.sum((white - fit) ** 2)) / denom
 
     def to_stc(self, subject=None):
-        """The fitted sources as an MNE source estimate.
+        """Return the fitted sources as an MNE source estimate.
 
         Parameters
         ----------
@@ -580,7 +597,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         return mne.VolSourceEstimate(data, vertices, **kw)
 
     def to_dipoles(self):
-        """The fitted sources as MNE dipoles, one per active source.
+        """Return the fitted sources as MNE dipoles, one per active source.
 
         Returns
         -------

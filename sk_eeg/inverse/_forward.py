@@ -26,7 +26,7 @@ def _cache_put(cache, key, value):
 
 
 def _fingerprint(obj):
-    """A content hash of an array, dict, MNE object or path (cheap for paths)."""
+    """Hash an array, dict, MNE object or path (paths by name and mtime)."""
     import joblib
 
     if isinstance(obj, (str, os.PathLike)):
@@ -195,7 +195,7 @@ def _check_reference(info, name="X"):
 
 
 def _match_channels(data_names, forward_names, name="X"):
-    """Indices of ``data_names`` in the forward; error listing missing names."""
+    """Find ``data_names`` in the forward; raise listing the missing names."""
     if forward_names is None:
         return None
     index = {ch: k for k, ch in enumerate(forward_names)}
@@ -393,8 +393,9 @@ def _prepare_mne(model, info, noise_cov, loose, depth):
         weighting *= depth_prior
     if orient_prior is not None:
         weighting *= orient_prior
-    problem = _finish(whitener @ sensor_gain, whitener, np.sqrt(weighting),
-                      sensor_gain, picks)
+    problem = _finish(
+        whitener @ sensor_gain, whitener, np.sqrt(weighting), sensor_gain, picks
+    )
     problem.n_orient = 1 if loose == 0.0 else 3
     problem.kind = "mne"
     problem.fwd = fwd

@@ -1,4 +1,4 @@
-"""Numerics of the sparse and dense inverse solvers, as functions on arrays.
+r"""Numerics of the sparse and dense inverse solvers, as functions on arrays.
 
 All solvers work on a whitened, weighted gain ``gain`` of shape
 ``(n_channels, n_sources * n_orient)`` (the ``n_orient`` columns of a source are
@@ -7,9 +7,9 @@ sparse problems are
 
 .. math::
 
-    \\min_X \\frac12 \\|M - G X\\|_F^2 + \\alpha \\sum_g w_g \\Omega(X_g)
+    \min_X \frac12 \|M - G X\|_F^2 + \alpha \sum_g w_g \Omega(X_g)
 
-with :math:`\\Omega` the Frobenius norm of the ``(n_orient, n_times)`` block of
+with :math:`\Omega` the Frobenius norm of the ``(n_orient, n_times)`` block of
 source ``g`` (``'l21'``, MxNE) or its entrywise L1 norm (``'l1'``, the Lasso of
 every time sample). They are solved by block coordinate descent on a growing
 working set, with Anderson extrapolation and a duality-gap stop.
@@ -127,8 +127,10 @@ def _bcd_subproblem(
     """
     n_ws = len(pen_ws)
     residual = data - gain_ws @ X_ws
-    cols = [np.ascontiguousarray(gain_ws[:, j * n_orient : (j + 1) * n_orient])
-            for j in range(n_ws)]
+    cols = [
+        np.ascontiguousarray(gain_ws[:, j * n_orient : (j + 1) * n_orient])
+        for j in range(n_ws)
+    ]
     cols_t = [np.ascontiguousarray(c.T) for c in cols]
     steps = (1.0 / lips_ws).tolist()
     thresholds = (pen_ws / lips_ws).tolist()
@@ -180,8 +182,9 @@ def _anderson_step(history, gain, data, X, residual, pen, n_orient, penalty):
     diffs = np.diff(flat, axis=0)
     gram = diffs @ diffs.T
     try:
-        coefs = np.linalg.solve(gram + 1e-12 * np.trace(gram) * np.eye(len(gram)),
-                                np.ones(len(gram)))
+        coefs = np.linalg.solve(
+            gram + 1e-12 * np.trace(gram) * np.eye(len(gram)), np.ones(len(gram))
+        )
     except np.linalg.LinAlgError:
         return X, residual
     if not np.all(np.isfinite(coefs)) or coefs.sum() == 0:
@@ -343,7 +346,7 @@ def _solve_irmxne(
     warn=True,
     unit=1.0,
 ):
-    """Iteratively reweighted MxNE: an L2,0.5 penalty by reweighted L21 problems.
+    """Solve irMxNE: an L2,0.5 penalty by a sequence of reweighted L21 problems.
 
     The first problem is MxNE; each next one weighs source ``g`` by
     ``1 / (2 sqrt(||X_g||_F))`` from the previous solution (sources at zero
@@ -365,7 +368,13 @@ def _solve_irmxne(
         lipschitz = _block_lipschitz(gain, n_orient)
     common = dict(tol=tol, max_iter=max_iter, ws_size=ws_size, warn=warn)
     X, gap, _ = _solve_sparse(
-        gain, data, alpha, n_orient, "l21", X_init=X_init, lipschitz=lipschitz,
+        gain,
+        data,
+        alpha,
+        n_orient,
+        "l21",
+        X_init=X_init,
+        lipschitz=lipschitz,
         **common,
     )
     k = 1
@@ -378,8 +387,15 @@ def _solve_irmxne(
         cols = (support[:, None] * n_orient + np.arange(n_orient)).ravel()
         weights = 1.0 / (2.0 * np.sqrt(unit * norms[support]))
         X_sub, gap, _ = _solve_sparse(
-            gain[:, cols], data, alpha, n_orient, "l21", weights=weights,
-            X_init=X[cols], lipschitz=lipschitz[support], **common,
+            gain[:, cols],
+            data,
+            alpha,
+            n_orient,
+            "l21",
+            weights=weights,
+            X_init=X[cols],
+            lipschitz=lipschitz[support],
+            **common,
         )
         X_new = np.zeros_like(X)
         X_new[cols] = X_sub

@@ -5,13 +5,15 @@ rank selection, EM for missing data, Student-t IRLS),
 :class:`VonMisesFisherMixture` (spectral-direction states),
 :class:`TimeOfDayFeatures` (clock-time harmonics), the three-score held-out
 evaluation :func:`evaluate_heldout`, windowed log-power features
-:func:`log_power_features` and the Bai (2009) estimator :func:`fit_bai_ife`.
+:func:`log_power_features`, the streaming tensor pipeline
+:func:`fit_panel_tensor` and the Bai (2009) estimator :func:`fit_bai_ife`.
 """
 
 from ._estimator import IFEPanelRegressor
 from ._evaluation import evaluate_heldout
 from ._features import TimeOfDayFeatures, log_power_features
 from ._ife import fit_bai_ife
+from ._pipeline import fit_panel_tensor
 from ._vmf import VonMisesFisherMixture
 
 __all__ = [
@@ -20,5 +22,6 @@ __all__ = [
     "VonMisesFisherMixture",
     "evaluate_heldout",
     "fit_bai_ife",
+    "fit_panel_tensor",
     "log_power_features",
 ]

@@ -195,7 +195,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     F at every timepoint with rows exchangeable. Rows with NaN in ``X`` are
     refused rather than dropped; drop them from ``X`` and ``design`` together
     (unbalanced designs are fitted exactly). With ``n_permutations`` random
-    relabellings the smallest p-value is ``1 / (n_permutations + 1)``.
+    relabellings the smallest p-value is ``1 / (n_permutations + 1)``. A random
+    relabelling that would leave a cell of the design empty (rank deficient) is
+    drawn again. Denominator degrees of freedom are stated (``df_method``), not
+    Satterthwaite.
 
     References
     ----------
@@ -634,9 +637,29 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                     f: np.empty((self.n_permutations, len(design)), int)
                     for f in group["factors"]
                 }
+                columns = {f: design[f].to_numpy() for f in spec.factors}
+                n_coefs = len(spec.column_names)
                 for b in range(self.n_permutations):
+                    # a relabelling that empties a cell of the design (rank
+                    # deficient) has no statistic: draw again, so the null is
+                    # the permutation distribution over estimable designs
+                    for _attempt in range(100):
+                        draw = {
+                            f: blocks.draw(rng, factor_levels[f])
+                            for f in group["factors"]
+                        }
+                        values = dict(columns)
+                        values.update({f: columns[f][i] for f, i in draw.items()})
+                        X_perm = spec.matrix(design, values)
+                        if np.linalg.matrix_rank(X_perm) == n_coefs:
+                            break
+                    else:
+                        raise ValueError(
+                            "Relabellings keep producing rank-deficient designs "
+                            "(empty cells): the design is too sparse to permute."
+                        )
                     for f in group["factors"]:
-                        idx[f][b] = blocks.draw(rng, factor_levels[f])
+                        idx[f][b] = draw[f]
             job["idx"] = idx
             job["n_perm"] = len(next(iter(idx.values())))
         else:

@@ -61,23 +61,41 @@ class EEG2VideoPipeline(DiffusionPipeline):
             unet=unet, scheduler=scheduler, eeg_encoder=eeg_encoder, vae=vae
         )
 
+    @property
+    def patch_size(self):
+        """Side of the pixel patches folded into channels (no VAE)."""
+        if self.vae is not None:
+            return 1
+        return int(round((self.unet.config.in_channels / 3) ** 0.5))
+
     def encode_latents(self, videos):
-        """Videos ``(B, 3, F, H, W)`` in [-1, 1] -> diffusion space."""
-        if self.vae is None:
-            return videos
+        """Videos ``(B, 3, F, H, W)`` in [-1, 1] -> diffusion space.
+
+        With a VAE, its latent mean (scaled); without, the pixels with
+        ``patch_size`` x ``patch_size`` patches folded into channels (a
+        lossless space-to-depth that shrinks the UNet's grid).
+        """
         b, c, f, h, w = videos.shape
         frames = videos.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
+        if self.vae is None:
+            if self.patch_size == 1:
+                return videos
+            latents = torch.nn.functional.pixel_unshuffle(frames, self.patch_size)
+            return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
         latents = self.vae.encode(frames).latent_dist.mean
         latents = latents * self.vae.config.scaling_factor
         return latents.reshape(b, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4)
 
     def decode_latents(self, latents):
         """Diffusion space -> videos ``(B, 3, F, H, W)`` in [-1, 1]."""
-        if self.vae is None:
+        if self.vae is None and self.patch_size == 1:
             return latents
         b, c, f, h, w = latents.shape
         frames = latents.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
-        frames = self.vae.decode(frames / self.vae.config.scaling_factor).sample
+        if self.vae is None:
+            frames = torch.nn.functional.pixel_shuffle(frames, self.patch_size)
+        else:
+            frames = self.vae.decode(frames / self.vae.config.scaling_factor).sample
         return frames.reshape(b, f, *frames.shape[1:]).permute(0, 2, 1, 3, 4)
 
     @torch.no_grad()

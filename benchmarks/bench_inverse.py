@@ -1,0 +1,278 @@
+"""Benchmark of SparseSourceLocalizer against MNE mixed_norm and sklearn Lasso.
+
+Three parts, in one run:
+
+1. Recovery: ``--draws`` simulated problems (2-3 dipoles, 64 EEG channels,
+   sphere model, SNR 3-10, a ``--spacing`` mm grid). For ours (MxNE and
+   irMxNE with ``alpha='auto'``), MNE ``mixed_norm`` with its default
+   ``alpha='sure'`` and the course-lab recipe (sklearn ``Lasso`` with channels
+   as samples, ``max_iter=100, tol=0.01``, alpha picked by R^2 on 33 %% held-out
+   channels): the median localization error (distance from each true dipole
+   to the nearest active source) and the number of active sources over the
+   number of true ones.
+2. Speed at equal alpha: our fit over MNE ``mixed_norm`` (same whitening,
+   depth, free orientation, tolerance and debiasing), MxNE and irMxNE.
+3. Lasso on a lab-sized problem (60 EEG x 13113 columns x 85 samples of the
+   MNE sample subset when present, else the simulated forward): sklearn
+   ``Lasso`` time over ours, and both duality gaps.
+
+Usage: ``python benchmarks/bench_inverse.py [--quick]``.
+"""
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import mne
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso
+from sklearn.model_selection import train_test_split
+
+from sk_eeg.datasets import make_sparse_sources
+from sk_eeg.inverse import SparseSourceLocalizer
+from sk_eeg.inverse._solvers import _alpha_max, _duality_gap, _solve_sparse
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "mne_sample"
+
+
+def _errors(found, truth):
+    if len(found) == 0:
+        return np.full(len(truth), np.inf)
+    return np.array([np.min(np.linalg.norm(found - p, axis=1)) for p in truth])
+
+
+def _lab_lasso(sim, seed):
+    """The course lab: Lasso on the raw gain, channels as samples."""
+    gain = sim.forward["sol"]["data"]
+    data = sim.evoked.copy().apply_proj().data
+    Xtr, Xts, Ytr, Yts = train_test_split(gain, data, test_size=0.33, random_state=seed)
+    alpha_max = np.abs(Xtr.T @ Ytr).max() / len(Xtr)
+    best, best_r2 = None, -np.inf
+    for alpha in np.logspace(-2, -1, 5) * alpha_max:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            lasso = Lasso(alpha=alpha, max_iter=100, tol=0.01).fit(Xtr, Ytr)
+        pred = lasso.predict(Xts)
+        r2 = 1 - np.sum((Yts - pred) ** 2) / np.sum((Yts - Yts.mean(0)) ** 2)
+        if r2 > best_r2:
+            best, best_r2 = lasso, r2
+    w_rms = np.sqrt(np.sum(best.coef_.T**2, axis=1)).reshape(-1, 3).sum(axis=1)
+    return sim.forward["source_rr"][w_rms > 0]
+
+
+def recovery(n_draws, spacing):
+    print(f"\n== Recovery: {n_draws} draws, {spacing:.0f} mm grid, 64 EEG ==")
+    methods = ["ours mxne auto", "ours irmxne auto", "MNE mixed_norm sure", "lab Lasso"]
+    errors = {m: [] for m in methods}
+    ratios = {m: [] for m in methods}
+    times = {m: [] for m in methods}
+    for draw in range(n_draws):
+        rng = np.random.RandomState(1000 + draw)
+        n_dip = int(rng.choice([2, 3]))
+        snr = float(rng.uniform(3, 10))
+        sim = make_sparse_sources(n_dip, snr=snr, spacing=spacing, random_state=draw)
+        for method in methods:
+            start = time.perf_counter()
+            if method.startswith("ours"):
+                est = SparseSourceLocalizer(
+                    sim.forward,
+                    sim.noise_cov,
+                    solver=method.split()[1],
+                    random_state=draw,
+                ).fit(sim.evoked)
+                found = est.source_rr_[est.active_set_]
+            elif method.startswith("MNE"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    stc = mne.inverse_sparse.mixed_norm(
+                        sim.evoked,
+                        sim.forward,
+                        sim.noise_cov,
+                        alpha="sure",
+                        random_state=draw,
+                        verbose=False,
+                    )
+                found = sim.forward["source_rr"][
+                    np.searchsorted(sim.forward["src"][0]["vertno"], stc.vertices[0])
+                ]
+            else:
+                found = _lab_lasso(sim, draw)
+            times[method].append(time.perf_counter() - start)
+            errors[method].extend(_errors(found, sim.source_pos) * 1e3)
+            ratios[method].append(len(found) / n_dip)
+        print(
+            f"  draw {draw}: {n_dip} dipoles, SNR {snr:.1f}: "
+            + ", ".join(
+                f"{m.split()[0]}/{m.split()[1]} {ratios[m][-1] * n_dip:.0f} act "
+                f"{np.median(errors[m][-n_dip:]):.0f} mm"
+                for m in methods
+            )
+        )
+    print(
+        f"\n  {'method':22s} {'median err (mm)':>16s} {'mean err':>9s} "
+        f"{'median #act/#true':>18s} {'draws <= 2x':>12s} {'time (s)':>9s}"
+    )
+    for m in methods:
+        err = np.array(errors[m])
+        print(
+            f"  {m:22s} {np.median(err):16.1f} {np.mean(err[np.isfinite(err)]):9.1f}"
+            f" {np.median(ratios[m]):18.2f} {np.mean(np.array(ratios[m]) <= 2):12.2f}"
+            f" {np.mean(times[m]):9.2f}"
+        )
+    print(f"  (grid step {spacing:.0f} mm)")
+
+
+def _best_time(func, repeat):
+    best = np.inf
+    out = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        out = func()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def speed_vs_mne(spacing, repeat):
+    print("\n== Speed at equal alpha: ours / MNE mixed_norm (same tol 1e-4) ==")
+    problems = [
+        ("simulated", make_sparse_sources(3, snr=5.0, spacing=spacing, random_state=0))
+    ]
+    if (SAMPLE / "test-ave.fif.gz").exists():
+        evokeds = mne.read_evokeds(
+            SAMPLE / "test-ave.fif.gz",
+            condition=["Left Auditory", "Right Auditory"],
+            baseline=(None, 0),
+            verbose=False,
+        )
+        evoked = mne.combine_evoked(evokeds, weights="nave")
+        evoked.pick("eeg").crop(0.05, 0.15)
+        sample = dict(
+            evoked=evoked,
+            forward=mne.read_forward_solution(
+                SAMPLE / "sample-vol7mm-eeg-fwd.fif", verbose=False
+            ),
+            noise_cov=mne.read_cov(SAMPLE / "test-cov.fif", verbose=False),
+        )
+        problems.append(("mne_sample EEG", type("P", (), sample)))
+    for name, prob in problems:
+        for solver, n_iter, alpha in (
+            ("mxne", 1, 0.3),
+            ("mxne", 1, 0.1),
+            ("irmxne", 10, 0.5),
+        ):
+            t_ours, est = _best_time(
+                lambda: SparseSourceLocalizer(
+                    prob.forward,
+                    prob.noise_cov,
+                    solver=solver,
+                    alpha=alpha,
+                    depth=0.8,
+                    loose=1.0,
+                    tol=1e-4,
+                    n_reweightings=n_iter,
+                ).fit(prob.evoked),
+                repeat,
+            )
+            t_mne, stc = _best_time(
+                lambda: mne.inverse_sparse.mixed_norm(
+                    prob.evoked,
+                    prob.forward,
+                    prob.noise_cov,
+                    alpha=100 * alpha,
+                    depth=0.8,
+                    loose=1.0,
+                    tol=1e-4,
+                    n_mxne_iter=n_iter,
+                    verbose=False,
+                ),
+                repeat,
+            )
+            print(
+                f"  {name:15s} {solver:6s} alpha={alpha:.1f}: ours {t_ours:6.2f} s "
+                f"({est.n_active_} src), MNE {t_mne:6.2f} s "
+                f"({len(stc.vertices[0])} src), ratio ours/MNE "
+                f"{t_ours / t_mne:.2f}"
+            )
+
+
+def lasso_speed(spacing):
+    print("\n== Lasso (L1 per time sample) on a lab-sized problem ==")
+    if (SAMPLE / "test-ave.fif.gz").exists():
+        evokeds = mne.read_evokeds(
+            SAMPLE / "test-ave.fif.gz",
+            condition=["Left Auditory", "Right Auditory"],
+            baseline=(None, 0),
+            verbose=False,
+        )
+        evoked = mne.combine_evoked(evokeds, weights="nave").pick("eeg")
+        evoked.crop(0.04, 0.04 + 84 / evoked.info["sfreq"])
+        fwd = str(SAMPLE / "sample-vol7mm-eeg-fwd.fif")
+        cov = mne.read_cov(SAMPLE / "test-cov.fif", verbose=False)
+        label = "mne_sample EEG"
+    else:
+        sim = make_sparse_sources(
+            3, snr=5.0, n_times=85, spacing=spacing, random_state=0
+        )
+        evoked, fwd, cov, label = sim.evoked, sim.forward, sim.noise_cov, "simulated"
+    est = SparseSourceLocalizer(
+        fwd, cov, solver="lasso", alpha=0.5, depth=None, loose=1.0
+    ).fit(evoked)
+    gain, data = est._problem.gain, est._white
+    n = gain.shape[0]
+    print(
+        f"  {label}: gain {gain.shape[0]} x {gain.shape[1]}, {data.shape[1]} "
+        "samples (whitened, loose=1, depth=0 as in the lab)"
+    )
+    for fraction in (0.5, 0.2):
+        alpha = fraction * _alpha_max(gain, data, 1, "l1")
+        t_sk, sk = _best_time(
+            lambda: Lasso(
+                alpha=alpha / n, fit_intercept=False, tol=1e-4, max_iter=1000
+            ).fit(gain, data),
+            1,
+        )
+        gap_sk = _duality_gap(gain, data, sk.coef_.T, alpha, 1, "l1")[0]
+        rel_sk = gap_sk / np.sum(data**2)
+        tol = min(1e-6, rel_sk / 10)
+        t_ours, (X, _, _) = _best_time(
+            lambda: _solve_sparse(
+                gain, data, alpha, 1, "l1", tol=tol, max_iter=100_000
+            ),
+            3,
+        )
+        gap = _duality_gap(gain, data, X, alpha, 1, "l1")[0] / np.sum(data**2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            t_lab, lab = _best_time(
+                lambda: Lasso(
+                    alpha=alpha / n, fit_intercept=False, tol=0.01, max_iter=100
+                ).fit(gain, data),
+                1,
+            )
+        gap_lab = _duality_gap(gain, data, lab.coef_.T, alpha, 1, "l1")[0]
+        print(
+            f"  alpha={fraction} alpha_max: sklearn Lasso {t_sk:.2f} s (rel. gap "
+            f"{rel_sk:.1e}), ours {t_ours:.3f} s (rel. gap {gap:.1e}): "
+            f"{t_sk / t_ours:.0f}x faster; lab settings {t_lab:.2f} s (rel. gap "
+            f"{gap_lab / np.sum(data**2):.1e}), {int((X != 0).any(1).sum())} vs "
+            f"{int((lab.coef_ != 0).any(0).sum())} non-zero rows"
+        )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="5 draws, 1 repeat")
+    parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--spacing", type=float, default=10.0)
+    args = parser.parse_args()
+    n_draws = 5 if args.quick else args.draws
+    mne.set_log_level("ERROR")
+    lasso_speed(args.spacing)
+    speed_vs_mne(args.spacing, 1 if args.quick else 3)
+    recovery(n_draws, args.spacing)
+
+
+if __name__ == "__main__":
+    main()
