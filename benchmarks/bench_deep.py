@@ -74,6 +74,7 @@ def throughput(args, device):
             max_epochs=1,
             batch_size=16,
             device=device,
+            n_jobs=args.threads,
             random_state=0,
         ).fit(X[:32], y[:32])
         infer = _rate(lambda clf=clf: clf.predict_proba(X[:n_inf]), n_inf)
@@ -144,18 +145,24 @@ def accuracy(args):
     )
     print(f"  band-power logistic fitted in {t_base:.1f} s")
     configs = {
-        "parallel_cnn1d": dict(backbone="parallel_cnn1d", lr=3e-3),
-        "mel+efficientnet_b0": dict(
-            backbone="efficientnet_b0", n_mels=32, n_fft=256, hop_length=32, lr=1e-3
+        "parallel_cnn1d": dict(backbone="parallel_cnn1d", lr=3e-3, max_epochs=10),
+        "mel+test_efficientnet": dict(
+            backbone="test_efficientnet",
+            n_mels=32,
+            n_fft=256,
+            hop_length=32,
+            top_db=40.0,
+            max_epochs=15,
+            batch_size=16,
+            lr=3e-3,
         ),
     }
     for name in args.models:
         start = time.perf_counter()
         clf = MelSpecCNNClassifier(
             ch_names=ch_names,
-            max_epochs=args.epochs,
-            batch_size=32,
             random_state=0,
+            n_jobs=args.threads,
             **configs[name],
         ).fit(X[~test], votes[~test])
         print(f"  MelSpecCNN[{name}] trained in {time.perf_counter() - start:.1f} s")
@@ -174,17 +181,19 @@ def main():
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch CPU threads (default 2)"
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     args.n_infer, args.n_train = (16, 16) if args.quick else (64, 32)
     args.backbones = ["mixnet_s", "parallel_cnn1d"]
     if not args.quick:
         args.backbones.insert(1, "efficientnet_b0")
-    args.n_sim, args.epochs = (300, 4) if args.quick else (600, 10)
-    args.models = (
-        ["parallel_cnn1d"]
-        if args.quick
-        else list(["parallel_cnn1d", "mel+efficientnet_b0"])
-    )
+    args.n_sim = 400
+    args.models = ["parallel_cnn1d"]
+    if not args.quick:
+        args.models.append("mel+test_efficientnet")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     if not args.skip_throughput:
         throughput(args, "cpu")

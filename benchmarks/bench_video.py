@@ -34,14 +34,18 @@ from sk_eeg.video import (
 )
 
 
-def timing(device, n_steps=3):
+def timing(device, patch_size=1, n_steps=3):
     from sk_eeg.video._diffusion import build_unet
 
     gen = EEG2VideoGenerator(device=device, random_state=0)
-    batch = gen.batch_size
-    unet = build_unet(3, gen.unet_channels, gen.layers_per_block, 64, 8, 32).to(device)
+    batch, side = gen.batch_size, 32 // patch_size
+    channels = 3 * patch_size**2
+    unet = build_unet(
+        channels, gen.unet_channels, gen.layers_per_block, gen.cross_attention_dim,
+        gen.attention_head_dim, side,
+    ).to(device)  # fmt: skip
     opt = torch.optim.AdamW(unet.parameters(), lr=1e-3)
-    x = torch.randn(batch, 3, 8, 32, 32, device=device)
+    x = torch.randn(batch, channels, 8, side, side, device=device)
     cond = torch.randn(batch, gen.n_tokens, gen.cross_attention_dim, device=device)
     t = torch.randint(0, 1000, (batch,), device=device)
     times = []
@@ -65,10 +69,11 @@ def timing(device, n_steps=3):
     per_step = (time.perf_counter() - start) / n_steps
     n_params = sum(p.numel() for p in unet.parameters()) / 1e6
     print(
-        f"[{device}] default UNet ({n_params:.2f} M params), 8 x 32 x 32 pixels: "
-        f"train step (batch {batch}) {step:.2f} s; one denoising step per clip "
-        f"{per_step:.3f} s -> {gen.num_inference_steps} DDIM steps "
-        f"{per_step * gen.num_inference_steps:.1f} s per clip"
+        f"[{device}] UNet {gen.unet_channels} ({n_params:.2f} M params), 8 frames x "
+        f"32 x 32, patch_size={patch_size}: train step (batch {batch}) {step:.2f} s; "
+        f"one denoising step per clip {per_step:.3f} s -> "
+        f"{gen.num_inference_steps} DDIM steps {per_step * gen.num_inference_steps:.1f}"
+        " s per clip"
     )
 
 
@@ -166,9 +171,9 @@ def main():
     parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args()
     if not args.skip_timing:
-        timing("cpu")
-        if torch.cuda.is_available():
-            timing("cuda")
+        for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+            timing(device, patch_size=1)
+            timing(device, patch_size=4)
     data = make_eeg_video(n_blocks=7, n_classes=4, n_clips=5, random_state=0)
     print(
         f"\nsimulated SEED-DV-like data: {data.X.shape[0]} clips, EEG "

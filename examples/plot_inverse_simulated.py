@@ -4,7 +4,7 @@ Sparse source localization of simulated EEG with SparseSourceLocalizer
 
 Two dipoles in a spherical head produce an evoked response on the 64 BioSemi
 electrodes. :class:`~sk_eeg.inverse.SparseSourceLocalizer` finds them among
-thousands of candidate sources of a 10 mm volume grid: MxNE (an L21 penalty
+hundreds of candidate sources of a 15 mm volume grid: MxNE (an L21 penalty
 over orientations and time) and its reweighted version irMxNE, with ``alpha``
 chosen by cross-validation over held-out sensors along a warm-started path.
 The L2 minimum-norm estimate shows what the sparse penalties buy, and the
@@ -23,7 +23,7 @@ import numpy as np
 from sk_eeg.datasets import make_sparse_sources
 from sk_eeg.inverse import SparseSourceLocalizer
 
-sim = make_sparse_sources(n_dipoles=2, snr=5.0, spacing=10.0, random_state=3)
+sim = make_sparse_sources(n_dipoles=2, snr=5.0, spacing=15.0, random_state=0)
 n_sources = sim.forward["nsource"]
 print(f"{n_sources} candidate sources, 64 EEG channels, {sim.X.shape[1]} samples")
 for k, pos in enumerate(sim.source_pos):
@@ -36,7 +36,11 @@ fits = {}
 for solver in ("mxne", "irmxne", "mne"):
     start = time.perf_counter()
     est = SparseSourceLocalizer(
-        sim.forward, sim.noise_cov, solver=solver, alpha="auto", random_state=0
+        sim.forward,
+        sim.noise_cov,
+        solver=solver,
+        alpha=1 / 9 if solver == "mne" else "auto",  # lambda2 = 1 / SNR^2
+        random_state=0,
     ).fit(sim.evoked)
     fits[solver] = est
     found = est.source_rr_[est.active_set_]
@@ -85,8 +89,8 @@ for solver in ("mxne", "irmxne"):
     est = fits[solver]
     mean = est.cv_scores_.mean(axis=1)
     se = est.cv_scores_.std(axis=1, ddof=1) / np.sqrt(est.cv_scores_.shape[1])
-    ax.errorbar(est.alphas_, mean, se, label=solver, marker="o")
-    ax.axvline(est.alpha_, ls="--", c=ax.lines[-1].get_color())
+    bars = ax.errorbar(est.alphas_, mean, se, label=solver, marker="o")
+    ax.axvline(est.alpha_, ls="--", c=bars.lines[0].get_color())
 ax.set_xscale("log")
 ax.set_xlabel("alpha / alpha_max")
 ax.set_ylabel("held-out explained variance")

@@ -266,3 +266,23 @@ def test_3d_suite_pickle_idempotence_params_and_n_features(sim):
     )
     with pytest.raises(ValueError, match="64"):
         est.transform(epochs[:, :10])
+
+
+def test_cli_localize_writes_a_source_estimate(sim, tmp_path, capsys):
+    from sk_eeg.cli import main
+
+    evoked_fname = tmp_path / "sim-ave.fif"
+    fwd_fname = tmp_path / "sim-fwd.fif"
+    cov_fname = tmp_path / "sim-cov.fif"
+    sim.evoked.save(evoked_fname, verbose=False)
+    mne.write_forward_solution(fwd_fname, sim.forward, verbose=False)
+    sim.noise_cov.save(cov_fname, verbose=False)
+    out = tmp_path / "sources"
+    status = main(
+        ["localize", str(evoked_fname), str(fwd_fname), "--cov", str(cov_fname),
+         "--out", str(out), "--alpha", "0.4", "--solver", "mxne"]
+    )
+    assert status == 0
+    assert "active source(s)" in capsys.readouterr().out
+    stc = mne.read_source_estimate(str(out) + "-vl.stc")
+    assert stc.data.shape[1] == 100

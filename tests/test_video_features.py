@@ -94,7 +94,7 @@ def test_bad_input_gets_a_clear_error():
     with pytest.raises(ValueError, match="Nyquist"):
         DifferentialEntropy(sfreq=100.0).fit(X)
     with pytest.raises(ValueError, match="no frequency bin"):
-        DifferentialEntropy(sfreq=200.0, bands=[(1.0, 1.5)]).fit(X)
+        DifferentialEntropy(sfreq=200.0, bands=[(1.0, 1.5)]).fit(X).transform(X)
     with pytest.raises(ValueError, match="fmin < fmax"):
         BandPower(bands=[(8, 4)]).fit(X)
     with pytest.raises(ValueError, match="window_length"):

@@ -40,6 +40,8 @@ def test_fit_predict_transform_shapes_and_dtypes(sim, fitted):
     assert fitted.n_features_in_ == 4 and fitted.video_shape_ == (4, 8, 8)
     assert len(fitted.loss_curve_) == 1 and np.isfinite(fitted.loss_curve_[0])
     assert list(fitted.classes_) == [0, 1]
+    ssim = fitted.score(sim.X, sim.videos)
+    assert -1 <= ssim <= 1
 
 
 def test_fixed_seed_gives_identical_samples_and_other_seeds_differ(sim, fitted):

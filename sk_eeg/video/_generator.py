@@ -721,9 +721,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         from ._metrics import video_ssim
 
         pred = self.predict(X)
-        win = min(7, *pred.shape[2:4]) // 2 * 2 + 1
-        win = win if win <= min(pred.shape[2:4]) else win - 2
-        return video_ssim(y, pred, win_size=win)
+        side = min(pred.shape[2:4])
+        # The largest odd window up to skimage's default of 7.
+        return video_ssim(y, pred, win_size=min(7, side - 1 + side % 2))
 
     # --------------------------------------------------------------- save/load
     def save(self, path):
