@@ -155,6 +155,10 @@ def accuracy(args):
             max_epochs=15,
             batch_size=16,
             lr=3e-3,
+            mixup_alpha=0.4,
+            cutout=0.5,
+            window_mask=0.5,
+            chain_drop=0.3,
         ),
     }
     for name in args.models:
@@ -186,7 +190,7 @@ def main():
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    args.n_infer, args.n_train = (16, 16) if args.quick else (64, 32)
+    args.n_infer, args.n_train = (16, 16) if args.quick else (32, 16)
     args.backbones = ["mixnet_s", "parallel_cnn1d"]
     if not args.quick:
         args.backbones.insert(1, "efficientnet_b0")

@@ -16,7 +16,7 @@ Three parts, in one run:
    MNE sample subset when present, else the simulated forward): sklearn
    ``Lasso`` time over ours, and both duality gaps.
 
-Usage: ``python benchmarks/bench_inverse.py [--quick]``.
+Usage: ``python benchmarks/bench_inverse.py [--quick] [--spacing MM] [--parts ...]``.
 """
 
 import argparse
@@ -265,13 +265,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 draws, 1 repeat")
     parser.add_argument("--draws", type=int, default=20)
-    parser.add_argument("--spacing", type=float, default=10.0)
+    parser.add_argument("--spacing", type=float, default=15.0)
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["lasso", "speed", "recovery"],
+        choices=["lasso", "speed", "recovery"],
+    )
     args = parser.parse_args()
     n_draws = 5 if args.quick else args.draws
     mne.set_log_level("ERROR")
-    lasso_speed(args.spacing)
-    speed_vs_mne(args.spacing, 1 if args.quick else 3)
-    recovery(n_draws, args.spacing)
+    if "lasso" in args.parts:
+        lasso_speed(args.spacing)
+    if "speed" in args.parts:
+        speed_vs_mne(args.spacing, 1 if args.quick else 3)
+    if "recovery" in args.parts:
+        recovery(n_draws, args.spacing)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
    generation from shuffled EEG.
 
 Run:  python benchmarks/bench_video.py            (about 10-15 min on 2 cores)
-      python benchmarks/bench_video.py --quick    (a smaller, faster run)
+      python benchmarks/bench_video.py --quick    (lighter EEG-VP baselines)
 """
 
 import argparse
@@ -34,7 +34,7 @@ from sk_eeg.video import (
 )
 
 
-def timing(device, patch_size=1, n_steps=3):
+def timing(device, patch_size=1, n_steps=2):
     from sk_eeg.video._diffusion import build_unet
 
     gen = EEG2VideoGenerator(device=device, random_state=0)
@@ -78,34 +78,40 @@ def timing(device, patch_size=1, n_steps=3):
 
 
 def baselines(data, quick):
+    from sklearn.pipeline import make_pipeline
+
     print("\nEEG-VP baselines, leave-one-block-out (7 folds), 4 classes:")
+    epochs = 15 if quick else 40
+
+    def raw(encoder):
+        return lambda: EEGEncoderClassifier(
+            encoder=encoder,
+            max_epochs=epochs,
+            lr=3e-3,
+            batch_size=16,
+            n_jobs=1,
+            random_state=0,
+        )
+
     models = {
-        "DE + MLP": lambda: __import__("sklearn.pipeline").pipeline.make_pipeline(
+        "DE + MLP": lambda: make_pipeline(
             DifferentialEntropy(sfreq=data.sfreq, window_length=1.0),
-            EEGEncoderClassifier(encoder="mlp", max_epochs=60, random_state=0),
+            EEGEncoderClassifier(
+                encoder="mlp", max_epochs=60, n_jobs=1, random_state=0
+            ),
         ),
-        "ShallowNet (raw)": lambda: EEGEncoderClassifier(
-            encoder="shallownet",
-            max_epochs=30 if quick else 60,
-            lr=3e-3,
-            batch_size=16,
-            random_state=0,
-        ),  # fmt: skip
-        "GLMNet (raw)": lambda: EEGEncoderClassifier(
-            encoder="glmnet",
-            max_epochs=30 if quick else 60,
-            lr=3e-3,
-            batch_size=16,
-            random_state=0,
-        ),  # fmt: skip
+        "ShallowNet (raw)": raw("shallownet"),
     }
+    if not quick:
+        models["GLMNet (raw)"] = raw("glmnet")
     for name, make in models.items():
         start = time.perf_counter()
         res = cross_validate_blocks(make(), data.X, data.y, data.blocks, top_k=(1, 2))
         print(
             f"  {name:<18s} top-1 {res['top1_mean']:.3f} (chance "
             f"{res['chance_top1']:.3f}), top-2 {res['top2_mean']:.3f} (chance "
-            f"{res['chance_top2']:.3f})  [{time.perf_counter() - start:.0f} s]"
+            f"{res['chance_top2']:.3f})  [{time.perf_counter() - start:.0f} s]",
+            flush=True,
         )
 
 
@@ -117,11 +123,12 @@ def acceptance(data, quick):
         sfreq=data.sfreq,
         window_length=1.0,
         patch_size=4,
-        encoder_epochs=60,
-        max_epochs=1 if quick else 3,
+        encoder_epochs=40,
+        max_epochs=3,
         num_inference_steps=10,
         init_strength=0.3,
         batch_size=8,
+        n_jobs=1,
         random_state=0,
         verbose=True,
     )
@@ -166,7 +173,11 @@ def acceptance(data, quick):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer baseline epochs and no GLMNet baseline",
+    )
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args()

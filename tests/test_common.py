@@ -46,7 +46,7 @@ CHECK_INSTANCES = {
         n_components=2, random_state=0
     ),
     "SparseSourceLocalizer": lambda: SparseSourceLocalizer(
-        {"gain": np.eye(2, 3), "source_rr": np.zeros((3, 3))}, alpha=0.5
+        {"gain": np.eye(10), "source_rr": np.zeros((10, 3))}, alpha=0.5
     ),
     # 2D check data are one-sample epochs (mne.decoding route): only a band
     # holding the DC bin exists there, so the checks exercise the API; the

@@ -279,10 +279,42 @@ def test_cli_localize_writes_a_source_estimate(sim, tmp_path, capsys):
     sim.noise_cov.save(cov_fname, verbose=False)
     out = tmp_path / "sources"
     status = main(
-        ["localize", str(evoked_fname), str(fwd_fname), "--cov", str(cov_fname),
-         "--out", str(out), "--alpha", "0.4", "--solver", "mxne"]
+        [
+            "localize",
+            str(evoked_fname),
+            str(fwd_fname),
+            "--cov",
+            str(cov_fname),
+            "--out",
+            str(out),
+            "--alpha",
+            "0.4",
+            "--solver",
+            "mxne",
+        ]
     )
     assert status == 0
     assert "active source(s)" in capsys.readouterr().out
     stc = mne.read_source_estimate(str(out) + "-vl.stc")
     assert stc.data.shape[1] == 100
+
+
+def test_minimum_norm_transform_reproduces_its_fit(sim):
+    est = SparseSourceLocalizer(sim.forward, sim.noise_cov, "mne", 1 / 9)
+    est.fit(sim.evoked)
+    np.testing.assert_allclose(
+        est.transform(sim.evoked),
+        est.coef_,
+        rtol=1e-6,
+        atol=1e-9 * np.abs(est.coef_).max(),
+    )
+    assert 0 < est.score(sim.evoked) < 1
+
+
+def test_empty_model_at_alpha_max_warns_and_reports_zero_sources(sim):
+    est = SparseSourceLocalizer(sim.forward, sim.noise_cov, alpha=1.0)
+    with pytest.warns(UserWarning, match="No active source"):
+        est.fit(sim.evoked)
+    assert est.n_active_ == 0 and not est.coef_.any()
+    assert est.to_stc().data.shape == (0, 100)
+    assert est.to_dipoles() == []

@@ -1,5 +1,6 @@
 """The :class:`SparseSourceLocalizer` estimator."""
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,7 +23,7 @@ from ._forward import (
     _prepare_problem,
     _read_forward,
 )
-from ._solvers import _alpha_max, _block_norms, _debias, _time_pca
+from ._solvers import _alpha_max, _block_norms, _debias, _minimum_norm, _time_pca
 
 _SOLVERS = ("mxne", "irmxne", "lasso", "mne")
 
@@ -463,11 +464,12 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         self.source_rr_ = model.source_rr
         self.ch_names_ = problem.ch_names
         if self.n_active_ == 0:
-            logger.warning(
-                "No active source at alpha=%.3g (%s): the data are explained by "
-                "noise at this regularization.",
-                alpha,
-                self.alpha,
+            warnings.warn(
+                f"No active source at alpha={alpha:.3g} ({self.alpha!r}): the "
+                "data are explained as noise at this regularization. Lower alpha "
+                "or check the noise covariance.",
+                UserWarning,
+                stacklevel=3,
             )
         return self
 
@@ -485,12 +487,19 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         gain_a = problem.gain[:, cols]
         out = np.zeros((len(epochs), int(cols.sum()), epochs.shape[-1]))
         if cols.any():
-            pinv = np.linalg.pinv(gain_a, rcond=1e-10)
+            pinv = self._inverse_operator(gain_a)
             weight = problem.source_weighting[cols][:, None]
             for k, epoch in enumerate(epochs):
                 _, white = self._whiten(epoch, names, 1, problem)
                 out[k] = weight * (pinv @ white)
         return (out if data.ndim == 3 else out[0]), data, names
+
+    def _inverse_operator(self, gain_a):
+        """Linear map from whitened data to the active sources' amplitudes."""
+        if self.solver == "mne":
+            # The fitted regularized minimum-norm kernel, not a pseudo-inverse.
+            return _minimum_norm(gain_a, np.eye(gain_a.shape[0]), self.alpha_)
+        return np.linalg.pinv(gain_a, rcond=1e-10)
 
     def transform(self, X):
         """Time courses of the active sources.
@@ -551,7 +560,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         if not cols.any():
             return 0.0
         gain_a = problem.gain[:, cols]
-        fit = gain_a @ (np.linalg.pinv(gain_a, rcond=1e-10) @ white)
+        fit = gain_a @ (self._inverse_operator(gain_a) @ white)
         denom = float(np.sum(white**2))
         if denom == 0:
             return 0.0

@@ -205,7 +205,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     >>> data = make_eeg_video(n_blocks=1, n_classes=2, n_clips=2, n_frames=4,
     ...                       height=16, width=16, n_channels=8, sfreq=100.0,
     ...                       random_state=0)
-    >>> gen = EEG2VideoGenerator(encoder="mlp", unet_channels=(32, 32),
+    >>> gen = EEG2VideoGenerator(encoder="mlp", unet_channels=(16,),
     ...                          max_epochs=1, num_inference_steps=2,
     ...                          device="cpu", random_state=0)
     >>> gen.fit(data.X, data.videos).predict(data.X[:1]).shape
@@ -479,10 +479,12 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             if self.pretrained_path is not None:
                 pipe = load_pipeline(self.pretrained_path)
                 self._check_pretrained(pipe, X, videos, n_classes)
-                latent_shape = pipe.eeg_encoder.config.latent_shape
-                self.video_shape_ = tuple(int(s) for s in latent_shape[1:2]) + tuple(
-                    int(s) for s in videos.shape[2:4]
-                )
+                _, frames, lat_h, lat_w = pipe.eeg_encoder.config.latent_shape
+                if pipe.vae is not None:
+                    down = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+                else:
+                    down = pipe.patch_size
+                self.video_shape_ = (int(frames), lat_h * down, lat_w * down)
             else:
                 self.video_shape_ = self._video_shape(videos)
                 pipe = self._build_pipeline(
