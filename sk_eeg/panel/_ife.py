@@ -83,6 +83,14 @@ def _accumulate_moments(Y, X, cells, n_cells, weights=None, chunk_size=65536):
     """
     n_samples, n_channels = Y.shape
     mom = _empty_moments(n_cells, n_channels, X.shape[1])
+    # Skinny products (chunk x p): BLAS threads gain little on an idle machine
+    # and cost several-fold on a busy one.
+    with threadpool_limits(limits=1, user_api="blas"):
+        _accumulate_into(mom, Y, X, cells, n_cells, weights, chunk_size)
+    return mom
+
+
+def _accumulate_into(mom, Y, X, cells, n_cells, weights, chunk_size):
     order = np.argsort(cells, kind="stable")
     bounds = np.searchsorted(cells[order], np.arange(n_cells + 1))
     for c in range(n_cells):
@@ -100,7 +108,6 @@ def _accumulate_moments(Y, X, cells, n_cells, weights=None, chunk_size=65536):
             mom["syy"][c] += yw.T @ y
             mom["syx"][c] += yw.T @ x
             mom["sxx"][c] += xw.T @ x
-    return mom
 
 
 def _sum_cells(mom, cell_to_group, n_groups):

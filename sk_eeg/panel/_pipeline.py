@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..utils import check_random_state, logger, progress_bar
 from ._estimator import IFEPanelRegressor
@@ -112,6 +113,35 @@ def fit_panel_tensor(
     summary : DataFrame
         Per subject: rank and the three held-out scores.
     """
+    # Streaming, memory-bound work on skinny arrays: one BLAS thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_panel_tensor(
+            panel,
+            sfreq=sfreq,
+            session_hours=session_hours,
+            window=window,
+            test_session=test_session,
+            subject_columns=subject_columns,
+            n_states=n_states,
+            estimator=estimator,
+            random_state=random_state,
+            verbose=verbose,
+        )
+
+
+def _fit_panel_tensor(
+    panel,
+    *,
+    sfreq,
+    session_hours,
+    window,
+    test_session,
+    subject_columns,
+    n_states,
+    estimator,
+    random_state,
+    verbose,
+):
     data, meta, valid = panel.data, panel.meta, panel.valid
     n_subjects, n_sessions = data.shape[:2]
     if len(session_hours) != n_sessions:
