@@ -123,8 +123,8 @@ def acceptance(data, quick):
         sfreq=data.sfreq,
         window_length=1.0,
         patch_size=4,
-        encoder_epochs=40,
-        max_epochs=3,
+        encoder_epochs=60,
+        max_epochs=12,
         num_inference_steps=10,
         init_strength=0.3,
         batch_size=8,
@@ -180,6 +180,7 @@ def main():
     )
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument("--skip-acceptance", action="store_true")
     args = parser.parse_args()
     if not args.skip_timing:
         for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
@@ -192,7 +193,8 @@ def main():
     )
     if not args.skip_baselines:
         baselines(data, args.quick)
-    acceptance(data, args.quick)
+    if not args.skip_acceptance:
+        acceptance(data, args.quick)
 
 
 if __name__ == "__main__":

@@ -227,6 +227,7 @@ def test_bandpass_zero_phase_equals_scipy_sosfiltfilt_and_causal_sosfilt():
     sos = signal.butter(4, [1, 30], "bandpass", fs=200, output="sos")
     zero = BandpassFilter(l_freq=1, h_freq=30).fit_transform(X)
     assert_allclose(zero, signal.sosfiltfilt(sos, X, axis=-1))
+    assert zero.flags["C_CONTIGUOUS"]  # usable by torch.from_numpy
     causal = BandpassFilter(l_freq=1, h_freq=30, phase="causal").fit_transform(X)
     assert_allclose(causal, signal.sosfilt(sos, X, axis=-1))
 

@@ -86,7 +86,9 @@ def apply_filter(X, sos, phase="zero"):
         return signal.sosfilt(sos, X, axis=-1)
     default_pad = 3 * (2 * len(sos) + 1)
     padlen = min(default_pad, X.shape[-1] - 1)
-    return signal.sosfiltfilt(sos, X, axis=-1, padlen=padlen)
+    # sosfiltfilt returns a reversed view (negative strides), which torch and
+    # other consumers reject.
+    return np.ascontiguousarray(signal.sosfiltfilt(sos, X, axis=-1, padlen=padlen))
 
 
 class BandpassFilter(TransformerMixin, BaseEstimator):

@@ -149,6 +149,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         check_type(self.standardize, bool, "standardize")
         check_type(self.demean, bool, "demean")
 
+    @fill_doc
     def fit(self, X, y):
         """Train the encoder and head.
 
@@ -251,6 +252,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
             )
         return self._demean(X)
 
+    @fill_doc
     def decision_function(self, X):
         """Class logits.
 
@@ -281,6 +283,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         logits = np.concatenate(out)
         return logits[:, 1] - logits[:, 0] if len(self.classes_) == 2 else logits
 
+    @fill_doc
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits).
 
@@ -300,6 +303,7 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         proba = np.exp(scores)
         return proba / proba.sum(axis=1, keepdims=True)
 
+    @fill_doc
     def predict(self, X):
         """Most probable class.
 

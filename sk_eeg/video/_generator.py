@@ -372,6 +372,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         return X
 
     # --------------------------------------------------------------------- fit
+    @fill_doc
     def fit(self, X, y, labels=None):
         """Train the EEG encoder and the video diffusion model end to end.
 
@@ -630,6 +631,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             )
 
     # ----------------------------------------------------------------- predict
+    @fill_doc
     def transform(self, X):
         """EEG embeddings.
 
@@ -658,6 +660,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             ]
         return np.concatenate(out)
 
+    @fill_doc
     def predict(self, X, *, random_state=None):
         """Generate videos from EEG (DDIM sampling).
 
@@ -706,6 +709,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             return np.round(videos * 255).astype(np.uint8)
         return videos
 
+    @fill_doc
     def score(self, X, y):
         """Mean SSIM between generated and true videos.
 
