@@ -181,7 +181,12 @@ def main():
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-acceptance", action="store_true")
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="torch CPU threads for the timing"
+    )
     args = parser.parse_args()
+    if args.n_jobs is not None:
+        torch.set_num_threads(args.n_jobs)
     if not args.skip_timing:
         for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
             timing(device, patch_size=1)
