@@ -18,11 +18,11 @@ import time
 from importlib import import_module
 
 _METHOD_CLIS = [
-    "sk_eeg.deep._cli",
     "sk_eeg.stats._cli",
-    "sk_eeg.video._cli",
-    "sk_eeg.panel._cli",
     "sk_eeg.inverse._cli",
+    "sk_eeg.panel._cli",
+    "sk_eeg.deep._cli",
+    "sk_eeg.video._cli",
 ]
 
 
