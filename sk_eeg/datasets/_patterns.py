@@ -11,7 +11,7 @@ from ..utils import check_option, check_random_state, check_type
 # of its vote columns.
 PATTERN_CLASSES = ("seizure", "lpd", "gpd", "lrda", "grda", "other")
 
-_HMS_CHANNELS = (
+HMS_CHANNELS = (
     "Fp1",
     "F3",
     "C3",
@@ -252,7 +252,7 @@ def make_eeg_patterns(
         share = agreement * min(1.0, strength) if cls != 5 else agreement
         probs = share * np.eye(n_classes)[cls] + (1 - share) * _CONFUSION[cls]
         votes[k] = rng.multinomial(rng.randint(lo, hi + 1), probs / probs.sum())
-    out = (X, votes, patients, list(_HMS_CHANNELS))
+    out = (X, votes, patients, list(HMS_CHANNELS))
     return out + (labels,) if return_labels else out
 
 

@@ -6,9 +6,10 @@ trained by skorch. torch, skorch and timm are imported only when a network is
 built, fitted or used.
 """
 
+from ..datasets._patterns import HMS_CHANNELS
 from ._estimator import MelSpecCNNClassifier
 from ._filters import BandpassFilter
-from ._montage import DOUBLE_BANANA, HMS_CHANNELS, BipolarMontage
+from ._montage import DOUBLE_BANANA, BipolarMontage
 from ._scoring import kl_divergence, kl_divergence_scorer
 
 __all__ = [

@@ -29,29 +29,6 @@ DOUBLE_BANANA = (
     ("P4", "O2"),
 )
 
-# Column order of the HMS parquet files (19 scalp electrodes + EKG).
-HMS_CHANNELS = (
-    "Fp1",
-    "F3",
-    "C3",
-    "P3",
-    "F7",
-    "T3",
-    "T5",
-    "O1",
-    "Fz",
-    "Cz",
-    "Pz",
-    "Fp2",
-    "F4",
-    "C4",
-    "P4",
-    "F8",
-    "T4",
-    "T6",
-    "O2",
-    "EKG",
-)
 
 # 10-10 names of the renamed temporal electrodes, so MNE's standard_1020 data
 # (T7, T8, P7, P8) work with the 10-20 montage definitions above.
