@@ -191,7 +191,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     ...     n_epochs=12, n_times=400, random_state=0)
     >>> clf = MelSpecCNNClassifier(
     ...     backbone="test_efficientnet", ch_names=ch_names, n_mels=16,
-    ...     n_fft=64, hop_length=16, max_epochs=1, random_state=0)
+    ...     n_fft=64, win_length=64, hop_length=16, max_epochs=1, random_state=0)
     >>> clf.fit(X, votes).predict_proba(X[:2]).shape
     (2, 6)
     """
