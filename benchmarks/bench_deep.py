@@ -25,9 +25,9 @@ import torch
 from torch import nn
 
 from sk_eeg.datasets import make_eeg_patterns
-from sk_eeg.deep import MelSpecCNNClassifier, kl_divergence
+from sk_eeg.deep import HMS_CHANNELS, MelSpecCNNClassifier, kl_divergence
 from sk_eeg.deep._baseline import band_powers, fit_soft_logistic
-from sk_eeg.deep._montage import HMS_CHANNELS, apply_montage, resolve_montage
+from sk_eeg.deep._montage import apply_montage, resolve_montage
 
 SFREQ = 200.0
 

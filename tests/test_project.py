@@ -24,3 +24,17 @@ def test_makefile_targets_install_from_nothing():
         assert re.search(rf"^{target}: .*(\$\(STAMP\)|lint)", makefile, re.M), target
     assert "-m venv" in makefile
     assert 'pip install --quiet --progress-bar off -e ".[all,dev]"' in makefile
+
+
+def test_every_benchmark_imports_and_parses_its_arguments():
+    import subprocess
+    import sys
+
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        result = subprocess.run(
+            [sys.executable, str(script), "--help"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert result.returncode == 0, f"{script.name}: {result.stderr[-500:]}"
