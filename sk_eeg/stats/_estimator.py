@@ -111,7 +111,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     threshold : float | 'null-percentile' | None
         Cluster-forming threshold on the statistic. None: the parametric
         quantile at ``cluster_alpha`` (F, or t with the tail). A number is used
-        as is (on |t| for two-tailed t). ``'null-percentile'``: the original's
+        as is (on ``|t|`` for two-tailed t). ``'null-percentile'``: the original's
         per-timepoint ``1 - cluster_alpha`` quantile of the null statistic.
         Ignored for ``cluster_stat='tfce'``.
     cluster_alpha : float
@@ -126,7 +126,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         data (2, as the original, drops single timepoints).
     tfce_params : dict | None
         ``{'e_power': 0.5, 'h_power': 2.0, 'dh': None}``; ``dh=None`` uses 1/100
-        of the largest observed |statistic|.
+        of the largest observed ``|statistic|``.
     alpha : float
         Significance level of the corrected p-values (clusters with
         ``p <= alpha`` are selected by ``transform``).

@@ -319,6 +319,25 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
+    @fill_doc
+    def score(self, X, y, sample_weight=None):
+        """Top-1 accuracy (n-way concept classification).
+
+        Parameters
+        ----------
+        %(X_3d)s
+        y : array, shape (n_epochs,)
+            True labels.
+        sample_weight : array, shape (n_epochs,) | None
+            Weights.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy; its chance level is ``1 / n_classes``.
+        """
+        return super().score(X, y, sample_weight=sample_weight)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
