@@ -831,24 +831,17 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         y_pred : array, shape (n_samples,) or (n_samples, n_channels)
             Predicted responses.
         """
-        check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            reset=False,
-            dtype=np.float64,
-            ensure_all_finite="allow-nan",
-            ensure_min_features=0,
-        )
+        X = self._check_post_fit_X(X)
         idx = self._group_index(groups, X.shape[0])
         if groups is None and self.groups_.size == 1:
             idx[:] = 0
         pred = self._covariate_prediction(X, idx)
         return pred.ravel() if self._y_1d else pred
 
-    def _scores(self, X, y, groups):
+    def _check_post_fit_X(self, X):
+        """Validate covariates after fit (NaN allowed, zero columns allowed)."""
         check_is_fitted(self)
-        X = validate_data(
+        return validate_data(
             self,
             X,
             reset=False,
@@ -856,6 +849,9 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             ensure_all_finite="allow-nan",
             ensure_min_features=0,
         )
+
+    def _scores(self, X, y, groups):
+        X = self._check_post_fit_X(X)
         Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
         if Y.shape[1] != self.group_intercepts_.shape[1]:
             raise ValueError(
@@ -912,15 +908,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             beyond a subject's rank are zero.
         """
         if y is None:
-            check_is_fitted(self)
-            X = validate_data(
-                self,
-                X,
-                reset=False,
-                dtype=np.float64,
-                ensure_all_finite="allow-nan",
-                ensure_min_features=0,
-            )
+            X = self._check_post_fit_X(X)
             return np.zeros((X.shape[0], int(self.n_factors_.max(initial=0))))
         return self._scores(X, y, groups)[0]
 
