@@ -15,7 +15,6 @@ every time sample). They are solved by block coordinate descent on a growing
 working set, with Anderson extrapolation and a duality-gap stop.
 """
 
-import math
 import warnings
 
 import numpy as np
@@ -24,6 +23,8 @@ from sklearn.exceptions import ConvergenceWarning
 from ..utils import logger
 
 _PENALTIES = ("l21", "l1")
+# Differences used by Anderson extrapolation in the inner solvers.
+_ANDERSON = 5
 
 
 def _blocks(X, n_orient):
@@ -44,7 +45,9 @@ def _dual_norms(C, n_orient, penalty="l21"):
     """Dual norm of each block of the correlation ``C = G.T @ R``."""
     if penalty == "l21":
         return _block_norms(C, n_orient)
-    return np.abs(C).max(axis=1).reshape(-1, n_orient).max(axis=1)
+    from ._kernels import _row_abs_max
+
+    return _row_abs_max(np.ascontiguousarray(C)).reshape(-1, n_orient).max(axis=1)
 
 
 def _alpha_max(gain, data, n_orient, penalty="l21", weights=None):
@@ -100,105 +103,47 @@ def _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty):
     return primal - dual, primal, dual
 
 
-def _prox(block, threshold, penalty):
-    """Proximal operator of ``threshold * Omega`` on one block (None if zero)."""
-    if penalty == "l21":
-        flat = block.ravel()
-        norm = math.sqrt(flat @ flat)
-        if norm <= threshold:
-            return None
-        return block * (1.0 - threshold / norm)
-    out = np.abs(block)
-    out -= threshold
-    np.maximum(out, 0.0, out=out)
-    if not out.any():
-        return None
-    out *= np.sign(block)
-    return out
+def _cols(groups, n_orient):
+    """Gain columns of the source indices ``groups``."""
+    return (np.asarray(groups)[:, None] * n_orient + np.arange(n_orient)).ravel()
 
 
-def _bcd_subproblem(
-    gain_ws, data, X_ws, pen_ws, lips_ws, n_orient, penalty, tol_abs, max_epochs
-):
-    """Block coordinate descent with Anderson extrapolation on a working set.
+def _solve_working_set(gain_t, data, X, pen, lipschitz, n_orient, penalty, tol, epochs):
+    """Solve the problem restricted to a working set with the compiled kernels.
 
-    Returns the updated ``X_ws`` (n_ws * n_orient, n_times), the residual, the
-    number of epochs and the last duality gap of the subproblem.
+    ``gain_t`` is the transposed working-set gain ``(n_ws * n_orient,
+    n_channels)``; ``pen`` and ``lipschitz`` have one entry per source (all
+    finite and positive). Returns the solution, the number of epochs and the
+    duality gap of the subproblem.
     """
-    n_ws = len(pen_ws)
-    residual = data - gain_ws @ X_ws
-    cols = [
-        np.ascontiguousarray(gain_ws[:, j * n_orient : (j + 1) * n_orient])
-        for j in range(n_ws)
-    ]
-    cols_t = [np.ascontiguousarray(c.T) for c in cols]
-    steps = (1.0 / lips_ws).tolist()
-    thresholds = (pen_ws / lips_ws).tolist()
-    blocks = [X_ws[j * n_orient : (j + 1) * n_orient] for j in range(n_ws)]
-    is_zero = [not b.any() for b in blocks]
-    dot = np.dot
-    anderson_k = 5
-    history = []
-    gap = np.inf
-    epoch = 0
-    for epoch in range(1, max_epochs + 1):
-        for j in range(n_ws):
-            old = blocks[j]
-            grad_step = dot(cols_t[j], residual)
-            grad_step *= steps[j]
-            grad_step += old
-            new = _prox(grad_step, thresholds[j], penalty)
-            if new is None:
-                if not is_zero[j]:
-                    residual += dot(cols[j], old)
-                    old[:] = 0.0
-                    is_zero[j] = True
-                continue
-            old -= new
-            residual += dot(cols[j], old)
-            old[:] = new
-            is_zero[j] = False
-        history.append(X_ws.copy())
-        if len(history) == anderson_k + 1:
-            X_new, residual = _anderson_step(
-                history, gain_ws, data, X_ws, residual, pen_ws, n_orient, penalty
-            )
-            if X_new is not X_ws:
-                X_ws[:] = X_new
-                is_zero = [not b.any() for b in blocks]
-            history = []
-        if epoch % 10 == 0 or epoch == max_epochs:
-            gap = _gap_from_residual(
-                gain_ws, data, X_ws, residual, pen_ws, n_orient, penalty
-            )[0]
-            if gap <= tol_abs:
-                break
-    return X_ws, residual, epoch, gap
+    from ._kernels import _l1_cd, _l21_bcd
 
-
-def _anderson_step(history, gain, data, X, residual, pen, n_orient, penalty):
-    """Anderson extrapolation of the last iterates, kept if it lowers the objective."""
-    flat = np.array([h.ravel() for h in history])
-    diffs = np.diff(flat, axis=0)
-    gram = diffs @ diffs.T
-    try:
-        coefs = np.linalg.solve(
-            gram + 1e-12 * np.trace(gram) * np.eye(len(gram)), np.ones(len(gram))
+    X = np.array(X, dtype=float, order="C")
+    if penalty == "l21":
+        n_epochs, gap = _l21_bcd(
+            gain_t, data, X, lipschitz, pen, n_orient, tol, epochs, _ANDERSON
         )
-    except np.linalg.LinAlgError:
-        return X, residual
-    if not np.all(np.isfinite(coefs)) or coefs.sum() == 0:
-        return X, residual
-    coefs /= coefs.sum()
-    X_acc = (coefs @ flat[1:]).reshape(X.shape)
-    res_acc = data - gain @ X_acc
-    obj = 0.5 * np.sum(residual**2) + np.sum(pen * _block_norms(X, n_orient, penalty))
-    obj_acc = 0.5 * np.sum(res_acc**2) + np.sum(
-        pen * _block_norms(X_acc, n_orient, penalty)
+        return X, n_epochs, gap
+    # The L1 penalty separates over gain columns and time samples: one
+    # coordinate per column, one Lasso per time sample.
+    col_norms = np.einsum("ij,ij->i", gain_t, gain_t)
+    seen = col_norms > 0
+    X[~seen] = 0.0
+    sq_norms = np.einsum("ij,ij->j", data, data)
+    tols = tol * sq_norms / max(float(sq_norms.sum()), 1e-300)
+    X_t = np.ascontiguousarray(X[seen].T)
+    n_epochs, gaps = _l1_cd(
+        np.ascontiguousarray(gain_t[seen]),
+        np.ascontiguousarray(data.T),
+        X_t,
+        col_norms[seen],
+        np.repeat(pen, n_orient)[seen],
+        tols,
+        epochs,
+        _ANDERSON,
     )
-    if obj_acc < obj:
-        return X_acc, res_acc
-    return X, residual
+    X[seen] = X_t.T
+    return X, n_epochs, float(gaps.sum())
 
 
 def _solve_sparse(
@@ -254,7 +199,7 @@ def _solve_sparse(
     n_iter : int
         Total number of coordinate-descent epochs.
     """
-    n_channels, n_cols = gain.shape
+    n_cols = gain.shape[1]
     n_sources = n_cols // n_orient
     n_times = data.shape[1]
     if lipschitz is None:
@@ -264,47 +209,47 @@ def _solve_sparse(
         pen = pen * weights
     # Sources that the gain cannot see can never become active.
     pen = np.where(lipschitz > 0, pen, np.inf)
+    finite = np.isfinite(pen)
+    data = np.ascontiguousarray(data, dtype=float)
     tol_abs = tol * float(np.sum(data**2))
+    gain_t = np.ascontiguousarray(gain.T)
     X = np.zeros((n_cols, n_times)) if X_init is None else np.array(X_init, float)
-    X_blocks = _blocks(X, n_orient)
-    X_blocks[~np.isfinite(pen)] = 0.0
+    _blocks(X, n_orient)[~finite] = 0.0
+    active = np.flatnonzero(_block_norms(X, n_orient, penalty) > 0)
     n_iter = 0
     gap = np.inf
     best_dual = -np.inf
     for _ in range(100):
-        active = _block_norms(X, n_orient, penalty) > 0
-        act_cols = np.repeat(active, n_orient)
-        residual = data - gain[:, act_cols] @ X[act_cols]
-        corr = _dual_norms(gain.T @ residual, n_orient, penalty)
-        finite = np.isfinite(pen)
+        act_cols = _cols(active, n_orient)
+        X_act = X[act_cols]
+        residual = data - gain[:, act_cols] @ X_act
         ratio = np.zeros(n_sources)
-        ratio[finite] = corr[finite] / pen[finite]
-        scale = max(1.0, float(ratio.max(initial=0.0)))
-        theta = residual / scale
-        norms = _block_norms(X, n_orient, penalty)
-        primal = 0.5 * float(np.sum(residual**2)) + float(
-            np.sum(pen[active] * norms[active])
+        ratio[finite] = (
+            _dual_norms(gain_t @ residual, n_orient, penalty)[finite] / pen[finite]
         )
-        dual = float(np.sum(data * theta)) - 0.5 * float(np.sum(theta**2))
+        scale = max(1.0, float(ratio.max(initial=0.0)))
+        res2 = float(np.sum(residual**2))
+        primal = 0.5 * res2 + float(
+            pen[active] @ _block_norms(X_act, n_orient, penalty)
+        )
+        dual = float(np.sum(data * residual)) / scale - 0.5 * res2 / scale**2
         best_dual = max(best_dual, dual)
         gap = primal - best_dual
         logger.debug(
-            "working set: %d active, gap %.3e (tol %.3e)", active.sum(), gap, tol_abs
+            "working set: %d active, gap %.3e (tol %.3e)", active.size, gap, tol_abs
         )
         if gap <= tol_abs:
             break
-        size = min(n_sources, max(ws_size, 2 * int(active.sum())))
-        score = ratio.copy()
+        size = min(n_sources, max(ws_size, 2 * active.size))
+        score = ratio
         score[active] = np.inf
-        n_candidates = int(np.sum(score > 0))
-        size = min(size, max(n_candidates, 1))
+        size = min(size, max(int(np.sum(score > 0)), 1))
         ws = np.sort(np.argpartition(-score, size - 1)[:size])
-        ws_cols = (ws[:, None] * n_orient + np.arange(n_orient)).ravel()
-        X_ws = np.ascontiguousarray(X[ws_cols])
-        X_ws, _, epochs, sub_gap = _bcd_subproblem(
-            np.ascontiguousarray(gain[:, ws_cols]),
+        ws_cols = _cols(ws, n_orient)
+        X_ws, epochs, sub_gap = _solve_working_set(
+            gain_t[ws_cols],
             data,
-            X_ws,
+            X[ws_cols],
             pen[ws],
             lipschitz[ws],
             n_orient,
@@ -313,8 +258,9 @@ def _solve_sparse(
             max(max_iter - n_iter, 1),
         )
         n_iter += epochs
-        X[:] = 0.0
+        X[act_cols] = 0.0
         X[ws_cols] = X_ws
+        active = ws[_block_norms(X_ws, n_orient, penalty) > 0]
         if size == n_sources and sub_gap <= tol_abs:
             gap = sub_gap
             break
