@@ -23,7 +23,14 @@ from ._forward import (
     _prepare_problem,
     _read_forward,
 )
-from ._solvers import _alpha_max, _block_norms, _debias, _minimum_norm, _time_pca
+from ._solvers import (
+    _alpha_max,
+    _block_norms,
+    _debias,
+    _minimum_norm,
+    _predict,
+    _time_pca,
+)
 
 _SOLVERS = ("mxne", "irmxne", "lasso", "mne")
 
@@ -457,9 +464,9 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         self.n_active_ = int(self.active_set_.sum())
         self.coef_ = X_w * problem.source_weighting[:, None]
         self.explained_variance_ = 1.0 - float(
-            np.sum((white - gain @ X_w) ** 2)
+            np.sum((white - _predict(gain, X_w)) ** 2)
         ) / float(np.sum(white**2))
-        self.residual_ = sensor_data - problem.sensor_gain @ self.coef_
+        self.residual_ = sensor_data - _predict(problem.sensor_gain, self.coef_)
         self._white = white
         self.source_rr_ = model.source_rr
         self.ch_names_ = problem.ch_names

@@ -18,6 +18,7 @@ working set, with Anderson extrapolation and a duality-gap stop.
 import warnings
 
 import numpy as np
+from scipy.optimize import nnls
 from sklearn.exceptions import ConvergenceWarning
 
 from ..utils import logger
@@ -59,6 +60,12 @@ def _alpha_max(gain, data, n_orient, penalty="l21", weights=None):
     return float(norms.max())
 
 
+def _predict(gain, X):
+    """``gain @ X`` using only the non-zero rows of the sparse ``X``."""
+    rows = np.flatnonzero(np.any(X, axis=1))
+    return gain[:, rows] @ X[rows]
+
+
 def _block_lipschitz(gain, n_orient):
     """Largest eigenvalue of ``G_g.T @ G_g`` for every source block."""
     n_channels = gain.shape[0]
@@ -71,7 +78,7 @@ def _block_lipschitz(gain, n_orient):
 
 def _objective(gain, data, X, alpha, n_orient, penalty="l21", weights=None):
     """Primal objective of the weighted L21 / L1 problem."""
-    residual = data - gain @ X
+    residual = data - _predict(gain, X)
     pen = _block_norms(X, n_orient, penalty)
     if weights is not None:
         nz = pen > 0
@@ -84,7 +91,7 @@ def _duality_gap(gain, data, X, alpha, n_orient, penalty="l21", weights=None):
 
     The dual point is the residual rescaled into the dual feasible set.
     """
-    residual = data - gain @ X
+    residual = data - _predict(gain, X)
     pen = alpha * (np.ones(gain.shape[1] // n_orient) if weights is None else weights)
     return _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty)
 
@@ -355,7 +362,7 @@ def _solve_irmxne(
 
 def _irmxne_objective(gain, data, X, alpha, n_orient):
     """Objective ``0.5 ||M - GX||^2 + alpha * sum_g sqrt(||X_g||_F)``."""
-    residual = data - gain @ X
+    residual = data - _predict(gain, X)
     return 0.5 * float(np.sum(residual**2)) + alpha * float(
         np.sum(np.sqrt(_block_norms(X, n_orient)))
     )
@@ -379,19 +386,10 @@ def _debias(gain, data, X, n_orient):
         ],
         axis=1,
     )
-    gram = design.T @ design
-    target = design.T @ data.ravel()
-    step = 1.0 / max(np.linalg.eigvalsh(gram)[-1], 1e-300)
-    scale = np.ones(len(active))
-    # Projected gradient on {scale >= 1}: a small, convex problem.
-    for _ in range(1000):
-        new = np.maximum(scale - step * (gram @ scale - target), 1.0)
-        if np.max(np.abs(new - scale)) < 1e-8 * np.max(np.abs(new)):
-            scale = new
-            break
-        scale = new
+    # scale = 1 + u with u >= 0: a non-negative least-squares problem.
+    excess, _ = nnls(design, data.ravel() - design.sum(axis=1))
     X = X.copy()
-    _blocks(X, n_orient)[active] *= scale[:, None, None]
+    _blocks(X, n_orient)[active] *= (1.0 + excess)[:, None, None]
     return X
 
 
@@ -414,13 +412,13 @@ def _minimum_norm(gain, data, lambda2):
 
 
 def _time_pca(data, n_orient):
-    """Compress time by an SVD: ``data = U S Vh`` -> ``U S``, keeping ``Vh``.
+    """Compress time by a QR decomposition ``data.T = Q R``: keep ``R.T`` and ``Q.T``.
 
-    L21 objectives are invariant to this rotation of the time axis, so solving
-    on ``U S`` and multiplying by ``Vh`` gives the same solution, faster.
+    L21 objectives are invariant to this orthonormal change of the time axis,
+    so solving on ``R.T`` (at most ``n_channels`` columns) and multiplying by
+    ``Q.T`` gives the same solution, faster.
     """
     if data.shape[1] <= data.shape[0]:
         return data, None
-    U, s, Vh = np.linalg.svd(data, full_matrices=False)
-    keep = s > s[0] * 1e-12 if s.size else np.zeros(0, bool)
-    return U[:, keep] * s[keep], Vh[keep]
+    Q, R = np.linalg.qr(data.T)
+    return np.ascontiguousarray(R.T), np.ascontiguousarray(Q.T)
