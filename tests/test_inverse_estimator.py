@@ -64,11 +64,13 @@ def test_free_orientation_fit_matches_mne_mixed_norm(sim):
         debias=False,
         tol=1e-10,
         maxit=20_000,
+        pick_ori="vector",
         verbose=False,
     )
     est = SparseSourceLocalizer(
         sim.forward,
         sim.noise_cov,
+        solver="mxne",
         alpha=0.3,
         loose=1.0,
         depth=0.8,
@@ -76,12 +78,15 @@ def test_free_orientation_fit_matches_mne_mixed_norm(sim):
         tol=1e-10,
         max_iter=20_000,
     ).fit(sim.evoked)
+    atol = 1e-3 * np.abs(stc_mne.data).max()
+    vec = est.to_stc(pick_ori="vector")
+    assert isinstance(vec, mne.VolVectorSourceEstimate)
+    np.testing.assert_array_equal(vec.vertices[0], stc_mne.vertices[0])
+    np.testing.assert_allclose(vec.data, stc_mne.data, rtol=1e-3, atol=atol)
     stc = est.to_stc()
     assert isinstance(stc, mne.VolSourceEstimate)
     np.testing.assert_array_equal(stc.vertices[0], stc_mne.vertices[0])
-    np.testing.assert_allclose(
-        stc.data, stc_mne.data, rtol=1e-3, atol=1e-3 * np.abs(stc_mne.data).max()
-    )
+    np.testing.assert_allclose(stc.data, stc_mne.magnitude().data, atol=atol)
 
 
 def test_fixed_alpha_solvers_give_sparse_lasso_and_dense_mne(sim):
@@ -224,6 +229,22 @@ def test_bad_parameters_raise_in_fit(sim, params, match):
         est.fit(sim.evoked)
 
 
+@pytest.mark.parametrize("solver", ["irmxne", "mxne", "lasso"])
+def test_gain_array_without_noise_cov_is_scale_free(sim, solver):
+    """Data in volts or in microvolts select the same sources."""
+    forward = {
+        "gain": sim.forward["sol"]["data"],
+        "source_rr": sim.forward["source_rr"],
+    }
+    fits = [
+        SparseSourceLocalizer(forward, solver=solver, alpha=0.4).fit(scale * sim.X)
+        for scale in (1.0, 1e6)
+    ]
+    assert fits[0].n_active_ > 0
+    np.testing.assert_array_equal(fits[0].active_set_, fits[1].active_set_)
+    np.testing.assert_allclose(1e6 * fits[0].coef_, fits[1].coef_, rtol=1e-5, atol=0)
+
+
 def test_unfitted_and_array_forward_errors(sim):
     est = SparseSourceLocalizer(sim.forward)
     from sklearn.exceptions import NotFittedError
@@ -238,6 +259,18 @@ def test_unfitted_and_array_forward_errors(sim):
     ).fit(sim.X)
     with pytest.raises(ValueError, match="needs an MNE forward"):
         arr.to_stc()
+    with pytest.raises(ValueError, match="pick_ori"):
+        arr.to_stc(pick_ori="normal")
+    fixed = SparseSourceLocalizer(
+        {
+            "gain": sim.forward["sol"]["data"][:, ::3],
+            "source_rr": sim.forward["source_rr"],
+            "n_orient": 1,
+        },
+        alpha=0.5,
+    ).fit(sim.X)
+    with pytest.raises(ValueError, match="fixed orientation"):
+        fixed.to_stc(pick_ori="vector")
 
 
 def test_3d_suite_pickle_idempotence_params_and_n_features(sim):

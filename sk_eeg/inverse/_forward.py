@@ -267,6 +267,9 @@ def _prepare_problem(model, info, noise_cov, loose, depth, forward_key, cov_key)
     else:
         problem = _prepare_array(model, noise_cov, loose, depth)
     problem.model = model
+    # Whitened data have unit noise; a gain array with no covariance keeps the
+    # data's own (arbitrary) units.
+    problem.unit_noise = model.fwd is not None or noise_cov is not None
     from ._solvers import _block_lipschitz
 
     problem.lipschitz = _block_lipschitz(problem.gain, problem.n_orient)
