@@ -164,7 +164,7 @@ def _solve_sparse(
     X_init=None,
     tol=1e-6,
     max_iter=1000,
-    ws_size=10,
+    ws_size=20,
     lipschitz=None,
     warn=True,
 ):
@@ -294,7 +294,7 @@ def _solve_irmxne(
     X_init=None,
     tol=1e-6,
     max_iter=1000,
-    ws_size=10,
+    ws_size=20,
     lipschitz=None,
     warn=True,
     unit=1.0,
