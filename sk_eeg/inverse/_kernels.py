@@ -295,16 +295,3 @@ def _l21_bcd(gain_t, data, X, lips, pen, n_orient, tol, max_epochs, anderson):
             if gap <= tol:
                 break
     return epoch, gap
-
-
-@njit(cache=True)
-def _row_abs_max(C):
-    """``np.abs(C).max(axis=1)`` in one pass, without a temporary."""
-    out = np.zeros(C.shape[0])
-    for i in range(C.shape[0]):
-        best = 0.0
-        for value in C[i]:
-            if abs(value) > best:
-                best = abs(value)
-        out[i] = best
-    return out

@@ -42,18 +42,24 @@ def _block_norms(X, n_orient, penalty="l21"):
     return np.abs(X).sum(axis=1).reshape(-1, n_orient).sum(axis=1)
 
 
-def _dual_norms(C, n_orient, penalty="l21"):
-    """Dual norm of each block of the correlation ``C = G.T @ R``."""
-    if penalty == "l21":
-        return _block_norms(C, n_orient)
-    from ._kernels import _row_abs_max
+def _dual_norms(gain, residual, n_orient, penalty="l21"):
+    """Dual norm of each source block of the correlation ``G.T @ R``.
 
-    return _row_abs_max(np.ascontiguousarray(C)).reshape(-1, n_orient).max(axis=1)
+    The correlation is formed as ``R.T @ G`` (times x columns), which BLAS
+    computes 2-3 times faster than ``G.T @ R`` for a wide gain.
+    """
+    corr = residual.T @ gain
+    if penalty == "l21":
+        squares = np.einsum("ij,ij->j", corr, corr).reshape(-1, n_orient).sum(axis=1)
+        return np.sqrt(squares)
+    # Two reductions instead of a full-size temporary of |corr|.
+    col_max = np.maximum(corr.max(axis=0), -corr.min(axis=0))
+    return col_max.reshape(-1, n_orient).max(axis=1)
 
 
 def _alpha_max(gain, data, n_orient, penalty="l21", weights=None):
     """Smallest ``alpha`` for which the solution is exactly zero."""
-    norms = _dual_norms(gain.T @ data, n_orient, penalty)
+    norms = _dual_norms(gain, data, n_orient, penalty)
     if weights is not None:
         with np.errstate(divide="ignore", invalid="ignore"):
             norms = np.where(np.isfinite(weights), norms / weights, 0.0)
@@ -97,7 +103,7 @@ def _duality_gap(gain, data, X, alpha, n_orient, penalty="l21", weights=None):
 
 
 def _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty):
-    dual_norms = _dual_norms(gain.T @ residual, n_orient, penalty)
+    dual_norms = _dual_norms(gain, residual, n_orient, penalty)
     finite = np.isfinite(pen)
     ratio = np.zeros_like(dual_norms)
     ratio[finite] = dual_norms[finite] / pen[finite]
@@ -219,7 +225,6 @@ def _solve_sparse(
     finite = np.isfinite(pen)
     data = np.ascontiguousarray(data, dtype=float)
     tol_abs = tol * float(np.sum(data**2))
-    gain_t = np.ascontiguousarray(gain.T)
     X = np.zeros((n_cols, n_times)) if X_init is None else np.array(X_init, float)
     _blocks(X, n_orient)[~finite] = 0.0
     active = np.flatnonzero(_block_norms(X, n_orient, penalty) > 0)
@@ -232,7 +237,7 @@ def _solve_sparse(
         residual = data - gain[:, act_cols] @ X_act
         ratio = np.zeros(n_sources)
         ratio[finite] = (
-            _dual_norms(gain_t @ residual, n_orient, penalty)[finite] / pen[finite]
+            _dual_norms(gain, residual, n_orient, penalty)[finite] / pen[finite]
         )
         scale = max(1.0, float(ratio.max(initial=0.0)))
         res2 = float(np.sum(residual**2))
@@ -254,7 +259,7 @@ def _solve_sparse(
         ws = np.sort(np.argpartition(-score, size - 1)[:size])
         ws_cols = _cols(ws, n_orient)
         X_ws, epochs, sub_gap = _solve_working_set(
-            gain_t[ws_cols],
+            np.ascontiguousarray(gain[:, ws_cols].T),
             data,
             X[ws_cols],
             pen[ws],
