@@ -165,7 +165,15 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     of the active sources by least squares (the support is the fitted model),
     ``predict`` returns the sensor-space reconstruction and ``score`` its
     explained variance; with epoch arrays,
-    :class:`~sklearn.model_selection.GridSearchCV` splits the epochs.
+    :class:`~sklearn.model_selection.GridSearchCV` splits the epochs. Fit on
+    the average, then ``transform(epochs)`` gives single-trial time courses of
+    the fitted sources; to localize every epoch on its own, fit one clone per
+    epoch.
+
+    The inner coordinate-descent loops are compiled with numba the first time
+    they run (10-30 s once per installation; the machine code is cached on
+    disk). Without a noise covariance, a gain array's data are solved in
+    units of their RMS, so that ``alpha`` means the same at any data scale.
 
     References
     ----------
