@@ -130,6 +130,24 @@ def test_augmentations_are_train_only_and_reproducible(patterns):
     assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
 
 
+@pytest.mark.parametrize("backbone", ["test_efficientnet", "parallel_cnn1d"])
+def test_training_step_keeps_every_tensor_on_the_net_device(backbone):
+    # The "meta" device stands in for CUDA without a GPU: a tensor left on the
+    # CPU (mixup, masks, mel buffers, loss) would raise a device mismatch.
+    clf = _tiny(
+        None, backbone=backbone, montage=None, mixup_alpha=0.4, cutout=1.0,
+        window_mask=1.0, chain_drop=1.0, clip_grad=1.0,
+    )  # fmt: skip
+    net = clf._build_net(2, 3, 8, "meta").initialize()
+    step = net.train_step_single((torch.zeros(4, 2, 400), torch.rand(4, 4)))
+    assert step["loss"].device.type == "meta" and step["y_pred"].shape == (4, 3)
+    assert all(p.grad.device.type == "meta" for p in net.module_.parameters())
+    net.module_.eval()
+    with torch.inference_mode():
+        emb = net.module_.embed(torch.zeros(3, 2, 400, device="meta"))
+    assert emb.device.type == "meta"
+
+
 # ------------------------------------------------------------- the estimator
 def test_soft_targets_fit_gives_probabilities_labels_and_embeddings(patterns):
     X, votes, _, ch_names = patterns

@@ -52,6 +52,17 @@ def test_fixed_seed_gives_identical_samples_and_other_seeds_differ(sim, fitted):
     assert not np.array_equal(a, c)
 
 
+def test_same_seed_gives_the_same_fit_and_leaves_global_rng_alone(sim):
+    # The encoder's dropout draws from torch's global RNG (the CUDA one on a
+    # GPU): fit seeds it from random_state inside a forked state.
+    state = torch.random.get_rng_state()
+    first = EEG2VideoGenerator(**TINY).fit(sim.X, sim.videos)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    second = EEG2VideoGenerator(**TINY).fit(sim.X, sim.videos)
+    assert first.loss_curve_ == second.loss_curve_
+    np.testing.assert_array_equal(first.transform(sim.X), second.transform(sim.X))
+
+
 def test_save_load_round_trip_reproduces_samples(sim, fitted, tmp_path):
     path = fitted.save(tmp_path / "pipe")
     index = json.loads((path / "model_index.json").read_text())
@@ -155,6 +166,39 @@ def test_pipeline_components_are_all_saveable():
 
     for cls in (EEGConditionEncoder, EEGEncoder):
         assert issubclass(cls, ModelMixin) and issubclass(cls, ConfigMixin)
+
+
+@pytest.mark.parametrize("use_vae", [False, True])
+def test_training_step_runs_on_the_pipeline_device(use_vae):
+    # The "meta" device stands in for CUDA without a GPU: a buffer or tensor
+    # left on the CPU would raise a device mismatch. The steps of fit's loop.
+    from sk_eeg.video._diffusion import build_schedulers, dana_noise
+
+    gen = EEG2VideoGenerator(
+        **{**TINY, "encoder": "glmnet", "features": "de", "window_length": 1.0,
+           "patch_size": 2, "use_vae": use_vae, "vae_channels": (8, 16)}
+    )  # fmt: skip
+    dev = torch.device("meta")
+    pipe = gen._build_pipeline(4, 200, 2, (4, 8, 8)).to(dev)
+    assert pipe._execution_device == dev
+    z0 = pipe.encode_latents(torch.zeros(3, 3, 4, 8, 8, device=dev))
+    emb = pipe.eeg_encoder.embed(torch.zeros(3, 4, 200, device=dev))
+    cond = pipe.eeg_encoder.tokens(emb)
+    generator = torch.Generator().manual_seed(0)
+    keep = torch.rand(3, generator=generator) >= 0.5
+    cond = cond * keep.to(cond)[:, None, None]
+    noise = dana_noise(z0.shape, 0.3, generator, device=dev)
+    t = torch.randint(0, 1000, (3,), generator=generator).to(dev)
+    noisy = build_schedulers(1000, "squaredcos_cap_v2")[0].add_noise(z0, noise, t)
+    eps = pipe.unet(noisy, t, encoder_hidden_states=cond).sample
+    labels = torch.zeros(3, dtype=torch.long, device=dev)
+    loss = (
+        torch.nn.functional.mse_loss(eps, noise)
+        + torch.nn.functional.mse_loss(pipe.eeg_encoder.predict_latents(emb), z0)
+        + torch.nn.functional.cross_entropy(pipe.eeg_encoder.classify(emb), labels)
+    )
+    loss.backward()
+    assert loss.device == dev and pipe.decode_latents(z0).shape == (3, 3, 4, 8, 8)
 
 
 @pytest.mark.gpu

@@ -466,13 +466,14 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     def _fit_torch(self, X, videos, label_index):
         torch = import_optional_dependency("torch", purpose="EEG2VideoGenerator")
         import_optional_dependency("diffusers", purpose="EEG2VideoGenerator")
-        from ._diffusion import build_schedulers
         from ._pipeline import load_pipeline
-        from ._training import minibatches, resolve_device, seeded
+        from ._training import resolve_device, seeded
 
         self.device_ = resolve_device(self.device)
-        init_seed, train_seed, self._sample_seed = (
-            int(s) for s in spawn_seeds(self.random_state, 3)
+        # The fourth seed drives torch's global RNG (dropout) during training,
+        # on the CPU and on CUDA; the first three are unchanged by it.
+        init_seed, train_seed, self._sample_seed, dropout_seed = (
+            int(s) for s in spawn_seeds(self.random_state, 4)
         )
         n_classes = 0 if label_index is None else len(self.classes_)
         generator = torch.Generator().manual_seed(train_seed)
@@ -496,6 +497,13 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
                 )
             pipe.set_progress_bar_config(disable=True)
             pipe.to(self.device_)
+        with seeded(dropout_seed):
+            self._train_pipeline(torch, pipe, X, videos, label_index, generator)
+
+    def _train_pipeline(self, torch, pipe, X, videos, label_index, generator):
+        from ._diffusion import build_schedulers
+        from ._training import minibatches
+
         clips = _resize_videos(torch, videos, self.video_shape_).to(self.device_)
         eeg = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
         labels = None
