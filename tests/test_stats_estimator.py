@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 
-import sk_eeg.stats._estimator as estimator_module
+import sk_eeg.stats._null as null_module
 from sk_eeg.cli import main
 from sk_eeg.datasets import make_nested_timeseries
 from sk_eeg.stats import ClusterLMETest
@@ -74,7 +74,7 @@ def test_killed_run_resumes_from_checkpoint(small_data, tmp_path, monkeypatch):
     X, design = small_data
     ref = _small_test().fit(X, design=design)
     path = tmp_path / "null.npz"
-    original = estimator_module.null_chunk
+    original = null_module.null_chunk
     calls = []
 
     def dying(*args, **kwargs):
@@ -83,7 +83,7 @@ def test_killed_run_resumes_from_checkpoint(small_data, tmp_path, monkeypatch):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(estimator_module, "null_chunk", dying)
+    monkeypatch.setattr(null_module, "null_chunk", dying)
     with pytest.raises(KeyboardInterrupt):
         _small_test(checkpoint=path).fit(X, design=design)
     assert path.exists()
@@ -93,7 +93,7 @@ def test_killed_run_resumes_from_checkpoint(small_data, tmp_path, monkeypatch):
         return original(*args, **kwargs)
 
     calls.clear()
-    monkeypatch.setattr(estimator_module, "null_chunk", counting)
+    monkeypatch.setattr(null_module, "null_chunk", counting)
     resumed = _small_test(checkpoint=path).fit(X, design=design)
     n_chunks = 3 * 4  # three terms, 19 permutations in chunks of 5
     assert len(calls) == n_chunks - 5

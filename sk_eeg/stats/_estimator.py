@@ -1,10 +1,7 @@
 """ClusterLMETest: a mixed model at every timepoint with cluster permutation tests."""
 
-import hashlib
-import os
 import warnings
 from numbers import Real
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +17,6 @@ from ..utils import (
     check_type,
     fill_doc,
     logger,
-    progress_bar,
     use_log_level,
 )
 from ..utils._checks import _mne_kind
@@ -32,7 +28,8 @@ from ._cluster import (
     tfce,
 )
 from ._design import DesignSpec, parse_formula, term_name
-from ._engine import null_chunk, term_statistics
+from ._engine import term_statistics
+from ._null import draw_null, plan_null, run_null
 from ._permutation import LEVELS, Blocks
 from ._reml import NestedStructure, fit_reml, stack_stats, x_stats, xy_stats, y_stats
 
@@ -496,12 +493,14 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         self._store_model(fit, spec, struct, n_times)
 
         # permutations
-        groups_of_jobs = self._plan(names, terms, levels, spec, design, blocks)
+        groups_of_jobs = plan_null(self.permutation_scheme, names, terms, levels, spec)
         rng = check_random_state(self.random_state)
         exact = self.n_permutations == "all"
         plans = []
         for group in groups_of_jobs:
-            plans.append(self._draw(group, rng, blocks, design, X, spec))
+            plans.append(
+                draw_null(group, rng, blocks, design, X, spec, self.n_permutations)
+            )
         n_perm = plans[0]["n_perm"]
         if len({plan["n_perm"] for plan in plans}) > 1:
             raise ValueError(
@@ -516,8 +515,28 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=3,
             )
-        null_stat = self._run_null(
-            plans, X, design, spec, struct, contrasts, names, fit["gamma"][0]
+        null_stat = run_null(
+            plans,
+            X,
+            design,
+            spec,
+            struct,
+            contrasts,
+            names,
+            fit["gamma"][0],
+            statistic=self.statistic,
+            batch_size=self.batch_size,
+            n_jobs=self.n_jobs,
+            checkpoint=self.checkpoint,
+            settings=(
+                self.formula,
+                self.groups,
+                self.nested,
+                self.coding,
+                self.statistic,
+                self.permutation_scheme,
+            ),
+            verbose=self.verbose,
         )
 
         # clusters
@@ -595,181 +614,6 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                     n_times,
                     name,
                 )
-
-    def _plan(self, names, terms, levels, spec, design, blocks):
-        """Group terms by how their null data are made."""
-        scheme = self.permutation_scheme
-        if scheme == "labels":
-            return [
-                {
-                    "terms": list(range(len(names))),
-                    "kind": "labels",
-                    "factors": list(spec.factors),
-                }
-            ]
-        plan = []
-        for i, term in enumerate(terms):
-            level = levels[names[i]]
-            use_fl = level == "within" and (scheme == "freedman-lane" or len(term) > 1)
-            if use_fl:
-                plan.append({"terms": [i], "kind": "residuals", "level": level})
-            else:
-                plan.append({"terms": [i], "kind": "labels", "factors": list(term)})
-        return plan
-
-    def _draw(self, group, rng, blocks, design, X, spec):
-        exact = self.n_permutations == "all"
-        job = dict(group)
-        if group["kind"] == "labels":
-            factor_levels = {
-                f: blocks.level_of(design[f].to_numpy()) for f in group["factors"]
-            }
-            if exact:
-                if len(group["factors"]) != 1:
-                    raise ValueError(
-                        "n_permutations='all' needs one permuted factor per term; use "
-                        "permutation_scheme='auto' or an integer n_permutations."
-                    )
-                (f,) = group["factors"]
-                idx = {f: blocks.enumerate(factor_levels[f], design[f].to_numpy())}
-            else:
-                idx = {
-                    f: np.empty((self.n_permutations, len(design)), int)
-                    for f in group["factors"]
-                }
-                columns = {f: design[f].to_numpy() for f in spec.factors}
-                n_coefs = len(spec.column_names)
-                for b in range(self.n_permutations):
-                    # a relabelling that empties a cell of the design (rank
-                    # deficient) has no statistic: draw again, so the null is
-                    # the permutation distribution over estimable designs
-                    for _attempt in range(100):
-                        draw = {
-                            f: blocks.draw(rng, factor_levels[f])
-                            for f in group["factors"]
-                        }
-                        values = dict(columns)
-                        values.update({f: columns[f][i] for f, i in draw.items()})
-                        X_perm = spec.matrix(design, values)
-                        if np.linalg.matrix_rank(X_perm) == n_coefs:
-                            break
-                    else:
-                        raise ValueError(
-                            "Relabellings keep producing rank-deficient designs "
-                            "(empty cells): the design is too sparse to permute."
-                        )
-                    for f in group["factors"]:
-                        idx[f][b] = draw[f]
-            job["idx"] = idx
-            job["n_perm"] = len(next(iter(idx.values())))
-        else:
-            (i,) = group["terms"]
-            # Freedman-Lane: residuals of the model without the term
-            X_full = spec.matrix(design)
-            name = list(spec.term_slices)[i]
-            keep = np.ones(X_full.shape[1], bool)
-            keep[spec.term_slices[name]] = False
-            X_red = X_full[:, keep]
-            coef, *_ = np.linalg.lstsq(X_red, X, rcond=None)
-            job["fitted"] = X_red @ coef
-            job["resid"] = X - job["fitted"]
-            if exact:
-                job["idx"] = blocks.enumerate("within")
-            else:
-                job["idx"] = np.stack(
-                    [blocks.draw(rng, "within") for _ in range(self.n_permutations)]
-                )
-            job["n_perm"] = len(job["idx"])
-        return job
-
-    def _fingerprint(self, X, design, plans):
-        h = hashlib.sha256()
-        h.update(np.ascontiguousarray(X).tobytes())
-        h.update(pd.util.hash_pandas_object(design, index=False).to_numpy().tobytes())
-        h.update(
-            repr(
-                (
-                    self.formula,
-                    self.groups,
-                    self.nested,
-                    self.coding,
-                    self.statistic,
-                    self.permutation_scheme,
-                )
-            ).encode()
-        )
-        for plan in plans:
-            idx = plan["idx"]
-            for arr in idx.values() if isinstance(idx, dict) else [idx]:
-                h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()
-
-    def _run_null(self, plans, X, design, spec, struct, contrasts, names, gamma_obs):
-        from joblib import Parallel, delayed
-
-        n_perm = plans[0]["n_perm"]
-        n_times = X.shape[1]
-        null_stat = np.zeros((len(names), n_perm, n_times))
-        tasks = []
-        for g, plan in enumerate(plans):
-            for start in range(0, n_perm, self.batch_size):
-                stop = min(start + self.batch_size, n_perm)
-                tasks.append((g, start, stop))
-        done = {}
-        path = None
-        fingerprint = None
-        if self.checkpoint is not None:
-            check_type(self.checkpoint, "path-like", "checkpoint")
-            path = Path(self.checkpoint)
-            fingerprint = self._fingerprint(X, design, plans)
-            done = _load_checkpoint(path, fingerprint)
-            if done:
-                logger.info(
-                    "Resuming from %s: %d of %d chunks done.",
-                    path,
-                    len(done),
-                    len(tasks),
-                )
-        todo = [t for t in tasks if f"{t[0]}_{t[1]}" not in done]
-        design_f = design[list(spec.factors)]
-
-        def _job(g, start, stop):
-            plan = plans[g]
-            job = {"kind": plan["kind"]}
-            if plan["kind"] == "labels":
-                job["idx"] = {f: a[start:stop] for f, a in plan["idx"].items()}
-            else:
-                job.update(
-                    idx=plan["idx"][start:stop],
-                    fitted=plan["fitted"],
-                    resid=plan["resid"],
-                )
-            L = [contrasts[i] for i in plan["terms"]]
-            return delayed(null_chunk)(
-                job, X, design_f, spec, struct, L, self.statistic, gamma_obs
-            )
-
-        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
-        results = parallel(_job(*t) for t in todo)
-        bar = progress_bar(
-            total=len(tasks),
-            initial=len(tasks) - len(todo),
-            desc="permutations",
-            verbose=self.verbose,
-        )
-        try:
-            for (g, start, stop), chunk in zip(todo, results):
-                done[f"{g}_{start}"] = chunk
-                if path is not None:
-                    _save_checkpoint(path, fingerprint, done)
-                bar.update(1)
-        finally:
-            bar.close()
-        for g, start, stop in tasks:
-            chunk = done[f"{g}_{start}"]
-            for j, i in enumerate(plans[g]["terms"]):
-                null_stat[i, start:stop] = chunk[:, j]
-        return null_stat
 
     def _cluster_inference(
         self, names, stat_obs, null_stat, df, tail, tfce_params, exact, times
@@ -977,22 +821,3 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         if show:
             plt.show()
         return fig
-
-
-def _load_checkpoint(path, fingerprint):
-    if not path.exists():
-        return {}
-    with np.load(path, allow_pickle=False) as data:
-        if str(data["fingerprint"]) != fingerprint:
-            raise ValueError(
-                f"checkpoint {str(path)!r} belongs to a different run (data, design, "
-                "parameters or random_state differ). Delete it or use another path."
-            )
-        return {k[6:]: data[k] for k in data.files if k.startswith("chunk_")}
-
-
-def _save_checkpoint(path, fingerprint, done):
-    tmp = path.with_name(path.name + ".tmp.npz")
-    arrays = {f"chunk_{k}": v for k, v in done.items()}
-    np.savez(tmp, fingerprint=np.array(fingerprint), **arrays)
-    os.replace(tmp, path)
