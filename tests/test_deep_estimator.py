@@ -268,6 +268,9 @@ def test_bad_input_raises_clear_errors(patterns):
         _tiny(ch_names, classes=["a", "b"]).fit(X, votes)
     with pytest.raises(ValueError, match="not a timm model"):
         _tiny(ch_names, backbone="no_such_net").fit(X, votes)
+    # a CUDA device that does not exist here fails before any work
+    with pytest.raises(ValueError, match="device='cuda:99'"):
+        _tiny(ch_names, device="cuda:99").fit(X, votes)
     with pytest.raises(ValueError, match="fmin < fmax"):
         _tiny(ch_names, fmax=150.0).fit(X, votes)
     with pytest.raises(ValueError, match="bandpass must be a pair"):

@@ -98,6 +98,21 @@ def test_torch_generator_is_seeded():
     assert torch.equal(torch.rand(3, generator=gen_a), torch.rand(3, generator=gen_b))
 
 
+def test_resolve_device_names_the_fix():
+    torch = pytest.importorskip("torch")
+    from sk_eeg.utils._torch import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(TypeError, match="device must be"):
+        resolve_device(0)
+    with pytest.raises(ValueError, match="Invalid value for device"):
+        resolve_device("tpu")
+    # no such CUDA device: none at all on CPU machines, index 99 on GPU ones
+    with pytest.raises(ValueError, match="device='cuda:99'"):
+        resolve_device("cuda:99")
+
+
 def test_use_log_level_restores_level():
     before = logger.level
     with use_log_level(True):

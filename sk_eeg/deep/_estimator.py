@@ -18,6 +18,7 @@ from ..utils import (
     spawn_seeds,
     use_log_level,
 )
+from ..utils._torch import resolve_device
 from ._filters import apply_filter, butter_sos
 from ._melbank import check_mel_params
 from ._montage import (
@@ -27,22 +28,6 @@ from ._montage import (
     validate_epochs,
 )
 from ._scoring import soft_targets
-
-
-def _resolve_device(device):
-    torch = import_optional_dependency("torch")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    check_type(device, str, "device")
-    try:
-        torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(
-            f"Invalid value for device: {device!r}. Use 'auto', 'cpu' or 'cuda:N'."
-        ) from err
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but no CUDA device is available.")
-    return device
 
 
 @contextmanager
@@ -488,7 +473,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             self.montage, ch_names, X.shape[1]
         )
         X_pre = self._preprocess(X)
-        device = _resolve_device(self.device)
+        device = str(resolve_device(self.device))
         seed = int(spawn_seeds(self.random_state, 1)[0])
         y_train = np.column_stack([targets, sample_weight]).astype(np.float32)
         net = self._build_net(X_pre.shape[1], len(classes), X.shape[0], device)

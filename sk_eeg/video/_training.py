@@ -5,32 +5,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-
-def resolve_device(device):
-    """Turn ``'auto'`` / ``'cpu'`` / ``'cuda[:i]'`` into a :class:`torch.device`."""
-    if not isinstance(device, str | torch.device):
-        raise TypeError(
-            f"device must be a str such as 'auto' or 'cpu'; got {device!r}."
-        )
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(
-            f"Invalid value for device: {device!r}. Use 'auto', 'cpu' or 'cuda[:i]'."
-        ) from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r} but no CUDA device is available; use "
-            "device='auto' or 'cpu'."
-        )
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(
-            f"device={str(device)!r} but only {torch.cuda.device_count()} CUDA "
-            "device(s) exist; use device='cuda' or 'cuda:0'."
-        )
-    return device
+from ..utils._torch import resolve_device  # noqa: F401 (re-exported)
 
 
 @contextmanager
