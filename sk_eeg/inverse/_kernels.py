@@ -151,6 +151,7 @@ def _l1_cd(gain_t, data_t, X_t, lips, pen, tol, max_epochs, anderson):
                 if new != old:
                     _axpy(old - new, gain_t[j], residual)
                     x[j] = new
+            extrapolated = False
             if anderson > 0:
                 history[n_hist] = x
                 n_hist += 1
@@ -162,7 +163,11 @@ def _l1_cd(gain_t, data_t, X_t, lips, pen, tol, max_epochs, anderson):
                         if _l1_primal(gain_t, data, x_acc, pen, trial) < objective:
                             x[:] = x_acc
                             residual[:] = trial
-            if epoch % 10 == 0 or epoch == max_epochs:
+                            extrapolated = True
+            # An extrapolated point is not thresholded: a coordinate-descent
+            # epoch must follow it before the solver may stop, so that the
+            # solution keeps its exact zeros.
+            if (epoch % 10 == 0 and not extrapolated) or epoch == max_epochs:
                 gap = _l1_gap(gain_t, data, x, pen, residual)
                 if gap <= tol[t]:
                     break
@@ -274,6 +279,7 @@ def _l21_bcd(gain_t, data, X, lips, pen, n_orient, tol, max_epochs, anderson):
             # residual -= G_g (new - old), with old now holding (old - new)
             _sub_block(cols, -old, residual)
             old[:] = block
+        extrapolated = False
         if anderson > 0:
             history[n_hist] = X.ravel()
             n_hist += 1
@@ -290,7 +296,9 @@ def _l21_bcd(gain_t, data, X, lips, pen, n_orient, tol, max_epochs, anderson):
                     if acc < objective:
                         X[:] = X_acc
                         residual[:] = trial
-        if epoch % 10 == 0 or epoch == max_epochs:
+                        extrapolated = True
+        # As in _l1_cd: no stop right after an (unthresholded) extrapolation.
+        if (epoch % 10 == 0 and not extrapolated) or epoch == max_epochs:
             gap = _l21_gap(gain_t, data, X, pen, n_orient, residual)
             if gap <= tol:
                 break
