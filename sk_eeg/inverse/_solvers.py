@@ -103,17 +103,28 @@ def _duality_gap(gain, data, X, alpha, n_orient, penalty="l21", weights=None):
     return _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty)
 
 
-def _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty):
-    dual_norms = _dual_norms(gain, residual, n_orient, penalty)
+def _dual_point(gain, data, residual, pen, n_orient, penalty, out=None):
+    """Rescale the residual into the dual feasible set.
+
+    Returns the ratio of every source's dual norm to its penalty (0 where the
+    penalty is infinite), the dual objective at the rescaled residual and
+    ``||residual||^2``; ``out`` is passed to :func:`_dual_norms`.
+    """
     finite = np.isfinite(pen)
-    ratio = np.zeros_like(dual_norms)
-    ratio[finite] = dual_norms[finite] / pen[finite]
+    ratio = np.zeros(len(pen))
+    norms = _dual_norms(gain, residual, n_orient, penalty, out)
+    ratio[finite] = norms[finite] / pen[finite]
     scale = max(1.0, float(ratio.max(initial=0.0)))
-    theta = residual / scale
+    res2 = float(np.sum(residual**2))
+    dual = float(np.sum(data * residual)) / scale - 0.5 * res2 / scale**2
+    return ratio, dual, res2
+
+
+def _gap_from_residual(gain, data, X, residual, pen, n_orient, penalty):
+    _, dual, res2 = _dual_point(gain, data, residual, pen, n_orient, penalty)
     norms = _block_norms(X, n_orient, penalty)
     nz = norms > 0
-    primal = 0.5 * float(np.sum(residual**2)) + float(np.sum(pen[nz] * norms[nz]))
-    dual = float(np.sum(data * theta)) - 0.5 * float(np.sum(theta**2))
+    primal = 0.5 * res2 + float(np.sum(pen[nz] * norms[nz]))
     return primal - dual, primal, dual
 
 
@@ -244,16 +255,12 @@ def _solve_sparse(
         act_cols = _cols(active, n_orient)
         X_act = X[act_cols]
         residual = data - gain[:, act_cols] @ X_act
-        ratio = np.zeros(n_sources)
-        ratio[finite] = (
-            _dual_norms(gain, residual, n_orient, penalty, corr)[finite] / pen[finite]
+        ratio, dual, res2 = _dual_point(
+            gain, data, residual, pen, n_orient, penalty, corr
         )
-        scale = max(1.0, float(ratio.max(initial=0.0)))
-        res2 = float(np.sum(residual**2))
         primal = 0.5 * res2 + float(
             pen[active] @ _block_norms(X_act, n_orient, penalty)
         )
-        dual = float(np.sum(data * residual)) / scale - 0.5 * res2 / scale**2
         best_dual = max(best_dual, dual)
         gap = primal - best_dual
         logger.debug(
