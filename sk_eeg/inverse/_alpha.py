@@ -9,6 +9,7 @@ import numpy as np
 
 from ._solvers import (
     _alpha_max,
+    _block_lipschitz,
     _debias,
     _minimum_norm,
     _solve_irmxne,
@@ -23,16 +24,29 @@ def _default_fractions(solver, n_alphas=10):
     return np.geomspace(0.9, 0.1, n_alphas)
 
 
-def _solve(solver, gain, data, fraction, n_orient, X_init, params, lipschitz=None):
+def _solve(
+    solver,
+    gain,
+    data,
+    fraction,
+    n_orient,
+    X_init,
+    params,
+    lipschitz=None,
+    alpha_max=None,
+):
     """Solve one problem; ``fraction`` is relative to this problem's alpha_max.
 
-    Returns the solution, the absolute alpha, the duality gap and the number of
-    iterations.
+    ``lipschitz`` and ``alpha_max`` may be passed when known (along a path of
+    alphas on the same data). Returns the solution, the absolute alpha, the
+    duality gap and the number of iterations.
     """
     if solver == "mne":
         return _minimum_norm(gain, data, fraction), fraction, 0.0, 0
     penalty = "l1" if solver == "lasso" else "l21"
-    alpha = fraction * _alpha_max(gain, data, n_orient, penalty)
+    if alpha_max is None:
+        alpha_max = _alpha_max(gain, data, n_orient, penalty)
+    alpha = fraction * alpha_max
     common = dict(
         X_init=X_init,
         tol=params["tol"],
@@ -63,8 +77,24 @@ def _fold_path(solver, gain, data, train, test, fractions, n_orient, params):
     params = dict(params, warn=False)
     scores = np.empty(len(fractions))
     X = None
+    # Computed once per fold, not once per alpha.
+    lipschitz = alpha_max = None
+    if solver != "mne":
+        penalty = "l1" if solver == "lasso" else "l21"
+        lipschitz = _block_lipschitz(gain_tr, n_orient)
+        alpha_max = _alpha_max(gain_tr, data_tr, n_orient, penalty)
     for k, fraction in enumerate(fractions):
-        X = _solve(solver, gain_tr, data_tr, fraction, n_orient, X, params)[0]
+        X = _solve(
+            solver,
+            gain_tr,
+            data_tr,
+            fraction,
+            n_orient,
+            X,
+            params,
+            lipschitz,
+            alpha_max,
+        )[0]
         if solver in ("mne",):
             X_warm = None
         else:
