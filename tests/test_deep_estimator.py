@@ -288,8 +288,13 @@ def test_cuda_fit_predicts_like_on_cpu(patterns):
     assert gpu.device_ == "cuda" and gpu.__sklearn_tags__().non_deterministic
     proba = gpu.predict_proba(X)
     assert_allclose(proba.sum(1), 1.0)
+    # skorch reloads a pickle onto the GPU when one exists: move the module to
+    # the CPU by hand so that the comparison really crosses devices.
     cpu = pickle.loads(pickle.dumps(gpu))
-    assert_allclose(cpu.predict_proba(X), proba, rtol=1e-3, atol=1e-4)
+    cpu.net_.module_.to("cpu")
+    assert next(cpu.net_.module_.parameters()).device.type == "cpu"
+    # cuDNN may run convolutions in TF32: agreement to about 1e-3, not 1e-6.
+    assert_allclose(cpu.predict_proba(X), proba, rtol=1e-2, atol=5e-3)
 
 
 @pytest.mark.parametrize("backbone", ["test_efficientnet", "parallel_cnn1d"])
