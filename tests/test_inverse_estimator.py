@@ -245,6 +245,24 @@ def test_gain_array_without_noise_cov_is_scale_free(sim, solver):
     np.testing.assert_allclose(1e6 * fits[0].coef_, fits[1].coef_, rtol=1e-5, atol=0)
 
 
+@pytest.mark.parametrize("solver", ["irmxne", "lasso"])
+@pytest.mark.parametrize("with_cov", [True, False])
+def test_alpha_max_is_that_of_the_whitened_data(sim, solver, with_cov):
+    from sk_eeg.inverse._solvers import _alpha_max
+
+    forward = (
+        sim.forward
+        if with_cov
+        else {"gain": sim.forward["sol"]["data"], "source_rr": sim.forward["source_rr"]}
+    )
+    X = sim.evoked if with_cov else sim.X
+    cov = sim.noise_cov if with_cov else None
+    est = SparseSourceLocalizer(forward, cov, solver=solver, alpha=0.5).fit(X)
+    penalty = "l1" if solver == "lasso" else "l21"
+    expected = _alpha_max(est._problem.gain, est._white, est.n_orient_, penalty)
+    np.testing.assert_allclose(est.alpha_max_, expected, rtol=1e-10)
+
+
 def test_unfitted_and_array_forward_errors(sim):
     est = SparseSourceLocalizer(sim.forward)
     from sklearn.exceptions import NotFittedError

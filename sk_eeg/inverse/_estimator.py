@@ -24,7 +24,6 @@ from ._forward import (
     _read_forward,
 )
 from ._solvers import (
-    _alpha_max,
     _block_norms,
     _debias,
     _minimum_norm,
@@ -463,7 +462,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             logger.info("alpha=%s chose %.4g", self.alpha, alpha)
         else:
             alpha = float(self.alpha)
-        X_w, _, gap, n_iter = _solve(
+        X_w, alpha_abs, gap, n_iter = _solve(
             solver, gain, reduced, alpha, n_orient, None, params, problem.lipschitz
         )
         if solver != "mne" and self.debias:
@@ -471,11 +470,10 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         X_w = X_w * unit
         if Vh is not None:
             X_w = X_w @ Vh
-        penalty = "l1" if solver == "lasso" else "l21"
         self.alpha_ = alpha
-        self.alpha_max_ = (
-            _alpha_max(gain, white, n_orient, penalty) if solver != "mne" else np.nan
-        )
+        # alpha_abs = alpha * alpha_max of the solved (RMS-unit, time-compressed)
+        # data, whose alpha_max is that of the whitened data over ``unit``.
+        self.alpha_max_ = alpha_abs / alpha * unit if solver != "mne" else np.nan
         self.dual_gap_ = gap / max(float(np.sum(reduced**2)), 1e-300)
         self.n_iter_ = n_iter
         self.n_orient_ = n_orient

@@ -202,19 +202,27 @@ def _l21_primal(gain_t, data, X, pen, n_orient, residual):
 
 
 @njit(cache=True)
+def _l21_penalty(X, pen, n_orient):
+    """``sum_g pen[g] * ||X_g||_F`` over the blocks of ``n_orient`` rows."""
+    penalty = 0.0
+    for g in range(pen.shape[0]):
+        block = X[g * n_orient : (g + 1) * n_orient]
+        penalty += pen[g] * np.sqrt(np.sum(block * block))
+    return penalty
+
+
+@njit(cache=True)
 def _l21_gap(gain_t, data, X, pen, n_orient, residual):
     """Duality gap of the L21 problem given its residual."""
     corr = gain_t @ residual
     scale = 1.0
-    penalty = 0.0
     for g in range(pen.shape[0]):
         rows = slice(g * n_orient, (g + 1) * n_orient)
         dual = np.sqrt(np.sum(corr[rows] ** 2)) / pen[g]
         if dual > scale:
             scale = dual
-        penalty += pen[g] * np.sqrt(np.sum(X[rows] ** 2))
     res2 = np.sum(residual * residual)
-    primal = 0.5 * res2 + penalty
+    primal = 0.5 * res2 + _l21_penalty(X, pen, n_orient)
     dual = np.sum(data * residual) / scale - 0.5 * res2 / scale**2
     return primal - dual
 
@@ -288,10 +296,9 @@ def _l21_bcd(gain_t, data, X, lips, pen, n_orient, tol, max_epochs, anderson):
                 flat = _extrapolate(history)
                 if flat.size > 0:
                     X_acc = flat.reshape(n_rows, n_times)
-                    objective = 0.5 * np.sum(residual * residual)
-                    for g in range(n_groups):
-                        rows = X[g * n_orient : (g + 1) * n_orient]
-                        objective += pen[g] * np.sqrt(np.sum(rows * rows))
+                    objective = 0.5 * np.sum(residual * residual) + _l21_penalty(
+                        X, pen, n_orient
+                    )
                     acc = _l21_primal(gain_t, data, X_acc, pen, n_orient, trial)
                     if acc < objective:
                         X[:] = X_acc
