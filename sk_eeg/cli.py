@@ -26,8 +26,25 @@ _METHOD_CLIS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument parser whose help shows every option's default.
+
+    Subcommand parsers are made with the class of their parent, so every
+    ``sk-eeg`` subcommand inherits this.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _method_clis():
     return [import_module(name) for name in _METHOD_CLIS]
+
+
+def _section_names(module):
+    """Names that select a demo section: its subcommand and its subpackage."""
+    return {module.NAME, module.__name__.split(".")[1]}
 
 
 def _run_demo(args):
@@ -38,8 +55,11 @@ def _run_demo(args):
     print("Registered estimators:")
     for name, cls in all_estimators():
         print(f"  {name:<28s} {cls.__module__}")
+    print("Demo sections: " + ", ".join(m.NAME for m in _method_clis()))
+    if args.list:
+        return 0
     for module in _method_clis():
-        if args.only and module.NAME not in args.only:
+        if args.only and not _section_names(module) & set(args.only):
             continue
         print(f"\n== {module.NAME} ==")
         start = time.perf_counter()
@@ -58,7 +78,7 @@ def build_parser():
     """
     import sk_eeg
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sk-eeg",
         description="scikit-learn / MNE estimators for EEG statistics, source "
         "imaging and deep decoding.",
@@ -70,12 +90,21 @@ def build_parser():
     demo = subparsers.add_parser(
         "demo", help="run every estimator on built-in simulated data"
     )
+    sections = sorted(set().union(*map(_section_names, _method_clis())))
     demo.add_argument(
         "--only",
         nargs="+",
         default=None,
+        choices=sections,
         metavar="SECTION",
-        help="run only these sections (by name)",
+        help="run only these sections; one of: "
+        + ", ".join(sections)
+        + " (None runs all)",
+    )
+    demo.add_argument(
+        "--list",
+        action="store_true",
+        help="list the registered estimators and demo sections, run nothing",
     )
     demo.add_argument(
         "--random-state", type=int, default=0, help="seed of the simulations"

@@ -1,5 +1,6 @@
 """The ``sk-eeg`` command."""
 
+import argparse
 import subprocess
 import sys
 
@@ -29,11 +30,54 @@ def test_console_script_is_installed():
 def test_demo_skeleton_lists_registered_estimators(capsys):
     from sk_eeg.utils import all_estimators
 
-    assert main(["demo", "--only", "no-such-section"]) == 0
+    assert main(["demo", "--list"]) == 0
     out = capsys.readouterr().out
     assert f"sk_eeg {sk_eeg.__version__}" in out
     for name, _ in all_estimators():
         assert name in out
+    for section in ("cluster-lme", "inverse", "panel", "deep", "eeg2video"):
+        assert section in out
+
+
+def test_demo_only_rejects_unknown_section_listing_valid_ones(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--only", "bogus"])
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert "bogus" in err
+    for section in ("cluster-lme", "inverse", "panel", "deep", "eeg2video", "stats"):
+        assert section in err
+
+
+def _all_parsers(parser, prefix="sk-eeg"):
+    """Yield (command path, parser) for the parser and all its subcommands."""
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _all_parsers(sub, f"{prefix} {name}")
+
+
+def test_every_option_of_every_subcommand_has_help_and_default():
+    missing = []
+    for path, parser in _all_parsers(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings or action.dest in ("help", "version"):
+                continue
+            text = action.help or ""
+            if not text or text == argparse.SUPPRESS:
+                missing.append(f"{path} {action.option_strings[0]}: no help")
+        shows_defaults = issubclass(
+            parser.formatter_class, argparse.ArgumentDefaultsHelpFormatter
+        )
+        assert shows_defaults, f"{path}: --help does not show defaults"
+        has_options = any(
+            a.option_strings and a.dest not in ("help", "version")
+            for a in parser._actions
+        )
+        if has_options:
+            assert "(default:" in parser.format_help(), path
+    assert not missing, "\n".join(missing)
 
 
 def test_no_command_prints_help(capsys):

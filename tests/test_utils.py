@@ -14,9 +14,11 @@ from sk_eeg.utils import (
     check_torch_generator,
     check_type,
     fill_doc,
+    get_log_level,
     import_optional_dependency,
     logger,
     progress_bar,
+    set_log_level,
     spawn_seeds,
     use_log_level,
 )
@@ -114,17 +116,63 @@ def test_resolve_device_names_the_fix():
 
 
 def test_use_log_level_restores_level():
-    before = logger.level
+    before = get_log_level()
     with use_log_level(True):
-        assert logger.level == logging.INFO
-    assert logger.level == before
+        assert get_log_level() == logging.INFO
+    assert get_log_level() == before
     with pytest.raises(ValueError, match="verbose"):
         with use_log_level("LOUD"):
             pass
 
 
-def test_progress_bar_is_silent_unless_verbose():
-    assert progress_bar(range(3), verbose=False).disable
+def test_log_level_follows_mne_then_env_then_explicit(monkeypatch):
+    monkeypatch.delenv("SK_EEG_LOGGING_LEVEL", raising=False)
+    old_mne = mne.set_log_level("WARNING", return_old_level=True)
+    try:
+        assert get_log_level() == logging.WARNING
+        mne.set_log_level("INFO")
+        assert get_log_level() == logging.INFO
+        monkeypatch.setenv("SK_EEG_LOGGING_LEVEL", "error")
+        assert get_log_level() == logging.ERROR
+        old = set_log_level("DEBUG")
+        try:
+            assert get_log_level() == logging.DEBUG
+        finally:
+            set_log_level(old)
+        monkeypatch.setenv("SK_EEG_LOGGING_LEVEL", "LOUD")
+        with pytest.raises(ValueError, match="SK_EEG_LOGGING_LEVEL"):
+            get_log_level()
+    finally:
+        mne.set_log_level(old_mne)
+
+
+def test_info_messages_follow_the_level(monkeypatch, capsys):
+    monkeypatch.delenv("SK_EEG_LOGGING_LEVEL", raising=False)
+    old_mne = mne.set_log_level("INFO", return_old_level=True)
+    try:
+        logger.info("shown by default")
+        with use_log_level(False):
+            logger.info("hidden with verbose=False")
+        mne.set_log_level("WARNING")
+        logger.info("hidden after mne.set_log_level('WARNING')")
+    finally:
+        mne.set_log_level(old_mne)
+    err = capsys.readouterr().err
+    assert "shown by default" in err
+    assert "hidden" not in err
+
+
+def test_progress_bar_is_shown_by_default_and_silenced(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("SK_EEG_LOGGING_LEVEL", raising=False)
+    old_mne = mne.set_log_level("INFO", return_old_level=True)
+    try:
+        assert not progress_bar(range(3)).disable
+        assert progress_bar(range(3), verbose=False).disable
+        monkeypatch.setenv("CI", "true")
+        assert progress_bar(range(3)).disable
+    finally:
+        mne.set_log_level(old_mne)
     assert list(progress_bar(range(3), verbose=False)) == [0, 1, 2]
 
 

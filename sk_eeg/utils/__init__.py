@@ -8,7 +8,7 @@ from ._checks import (
     to_3d_array,
 )
 from ._docs import docdict, fill_doc
-from ._logging import logger, set_log_level, use_log_level
+from ._logging import get_log_level, logger, set_log_level, use_log_level
 from ._optional import import_optional_dependency
 from ._progress import progress_bar
 from ._random import check_random_state, check_torch_generator, spawn_seeds
@@ -24,6 +24,7 @@ __all__ = [
     "check_type",
     "docdict",
     "fill_doc",
+    "get_log_level",
     "import_optional_dependency",
     "logger",
     "progress_bar",

@@ -9,7 +9,9 @@ docdict = {
     :class:`joblib.parallel_config` context; ``-1`` uses all cores.""",
     "verbose": """verbose : bool | str | int | None
     Logging level: ``True`` = INFO (with progress bars), ``False`` = WARNING,
-    ``None`` keeps the package level (see :func:`sk_eeg.utils.set_log_level`).""",
+    ``None`` keeps the package level, which follows MNE's
+    (:func:`mne.set_log_level`; INFO, with progress bars, unless changed) or
+    the ``SK_EEG_LOGGING_LEVEL`` environment variable.""",
     "X_3d": """X : array, shape (n_epochs, n_channels, n_times) | Epochs
     The epochs. An :class:`mne.Epochs` is read with ``get_data(copy=False)``.""",
     "device": """device : str

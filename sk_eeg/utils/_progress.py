@@ -17,8 +17,10 @@ def progress_bar(iterable=None, *, total=None, desc=None, verbose=None, **kwargs
     desc : str | None
         Label printed before the bar.
     verbose : bool | str | int | None
-        The bar is shown at INFO level or below (``verbose=True``), and never
-        when the environment variable ``CI`` is set.
+        The bar is shown at INFO level or below: by default (the package
+        level follows MNE's, INFO unless changed) or with ``verbose=True``;
+        ``verbose=False`` hides it, and it is never shown when the
+        environment variable ``CI`` is set.
     **kwargs
         Passed to :class:`tqdm.tqdm`.
 
