@@ -10,7 +10,7 @@ evaluation :func:`evaluate_heldout`, windowed log-power features
 """
 
 from ._estimator import IFEPanelRegressor
-from ._evaluation import evaluate_heldout
+from ._evaluation import LeaveChannelsOutScorer, evaluate_heldout
 from ._features import TimeOfDayFeatures, log_power_features
 from ._ife import fit_bai_ife
 from ._pipeline import fit_panel_tensor
@@ -18,6 +18,7 @@ from ._vmf import VonMisesFisherMixture
 
 __all__ = [
     "IFEPanelRegressor",
+    "LeaveChannelsOutScorer",
     "TimeOfDayFeatures",
     "VonMisesFisherMixture",
     "evaluate_heldout",

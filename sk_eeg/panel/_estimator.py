@@ -56,6 +56,35 @@ def _subject_table(X, codes, n_groups):
     return table
 
 
+def _identified_subject_columns(table):
+    """Subject-level columns whose effects the between-subject fit can identify.
+
+    Columns are taken in order; a column is kept when it takes at least two
+    observed values across subjects, is not collinear with the intercept and
+    the columns kept before it (on the subjects where all are observed), and
+    at least two subjects per parameter remain (``n_kept + 2 <= n_groups``).
+    The others cannot be estimated from these subjects: their effects are
+    set to 0, i.e. absorbed in the population intercept.
+    """
+    n_groups, n_cov = table.shape
+    keep = np.zeros(n_cov, dtype=bool)
+    for j in range(n_cov):
+        if int(keep.sum()) + 3 > n_groups:
+            break
+        cand = keep.copy()
+        cand[j] = True
+        block = table[:, cand]
+        rows = ~np.isnan(block).any(1)
+        observed = table[~np.isnan(table[:, j]), j]
+        if np.unique(observed).size < 2 or rows.sum() < cand.sum() + 2:
+            continue
+        design = np.column_stack([np.ones(rows.sum()), block[rows]])
+        design = design / np.maximum(np.abs(design).max(0), 1e-300)
+        if np.linalg.matrix_rank(design, tol=1e-8) == design.shape[1]:
+            keep = cand
+    return keep
+
+
 def _between_fit(intercepts, table, max_iter=200, tol=1e-8):
     """Regress subject intercepts on subject-level covariates across subjects.
 
@@ -243,6 +272,18 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
     ``PLSRegression.transform(X, y)`` uses ``y``; ``reconstruct(X, y, groups)``
     adds :math:`\Lambda_g \hat f_t` to the prediction, which is the original
     code's "test" reconstruction and uses the held-out ``y``.
+
+    Subject-level columns whose effects the subjects of ``fit`` cannot
+    identify (constant across them, as sex in a cross-validation fold of
+    one-sex subjects; collinear with earlier columns; or fewer than two
+    subjects per parameter) are dropped from the between-subject regression
+    with a ``UserWarning``: their ``coef_`` is 0 and their effect is absorbed
+    in ``intercept_``. Subjects not seen in ``fit`` are predicted from the
+    population part, ``intercept_`` plus the covariate effects. In a grouped
+    cross-validation, route ``groups`` to ``fit`` (metadata routing, see the
+    example of :class:`sk_eeg.panel.LeaveChannelsOutScorer`, the score to use
+    when searching ``n_factors`` or ``factor_criterion``); without it all
+    samples are pooled as one subject.
 
     With regressors that vary over channels and time (Bai 2009) use
     :func:`sk_eeg.panel.fit_bai_ife`.
@@ -719,32 +760,27 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         n_subject_cov = int(subject_level.sum())
         self.subject_covariate_mean_ = np.zeros(n_subject_cov)
         self.subject_covariate_cov_ = np.zeros((n_subject_cov, n_subject_cov))
-        if n_subject_cov == 0:
-            intercept = mu.mean(0)
-        elif n_groups < n_subject_cov + 2:
-            cols = [n for n, s in zip(names, subject_level) if s]
-            if not strict:
-                logger.info("Effects of %s not identified yet (partial_fit).", cols)
-            elif n_groups > 1:
-                raise ValueError(
-                    f"X columns {cols} are constant within subjects; estimating "
-                    f"their effects needs at least {n_subject_cov + 2} subjects, "
-                    f"got {n_groups}. Drop them or pass more subjects."
+        intercept = mu.mean(0)
+        if n_subject_cov:
+            cols = np.array([n for n, s in zip(names, subject_level) if s])
+            keep = _identified_subject_columns(table)
+            if (~keep).any():
+                self._warn_unidentified(cols[~keep].tolist(), n_groups, strict)
+            if keep.any():
+                intercept, coef_a, filled, a_mean, a_cov = _between_fit(
+                    mu, table[:, keep]
                 )
-            else:
-                warnings.warn(
-                    f"X columns {cols} are constant within the single subject: "
-                    "their effects are not identified and are set to 0. Pass "
-                    "groups to estimate them across subjects.",
-                    UserWarning,
-                    stacklevel=4,
-                )
-            intercept = mu.mean(0)
-        else:
-            intercept, coef_a, table, a_mean, a_cov = _between_fit(mu, table)
-            coef[:, subject_level] = coef_a
-            self.subject_covariate_mean_ = a_mean
-            self.subject_covariate_cov_ = a_cov
+                sl_index = np.flatnonzero(subject_level)
+                coef[:, sl_index[keep]] = coef_a
+                table = table.copy()
+                table[:, keep] = filled
+                self.subject_covariate_mean_[keep] = a_mean
+                self.subject_covariate_cov_[np.ix_(keep, keep)] = a_cov
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                other = np.nan_to_num(np.nanmean(table[:, ~keep], axis=0))
+            self.subject_covariate_mean_[~keep] = other
+            self.subject_covariate_cov_[~keep, ~keep] = 1.0
         self.coef_ = coef
         self.intercept_ = intercept
         self.groups_ = labels
@@ -772,6 +808,28 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             resid = proj @ state["grams"][g] @ proj
             noise[g] = np.diag(resid) / max(state["counts"][g], 1.0)
         self.noise_variance_ = noise
+
+    @staticmethod
+    def _warn_unidentified(cols, n_groups, strict):
+        if n_groups == 1:
+            msg = (
+                f"X columns {cols} are constant within the single subject: their "
+                "effects are not identified and are set to 0. Pass groups to "
+                "estimate them across subjects (in a cross-validation, route them "
+                "with sklearn.set_config(enable_metadata_routing=True) and "
+                "set_fit_request(groups=True))."
+            )
+        else:
+            msg = (
+                f"X columns {cols} are constant within subjects and their effects "
+                f"cannot be estimated from these {n_groups} subjects (constant or "
+                "collinear across them, or too few subjects): they are set to 0, "
+                "i.e. absorbed in the population intercept."
+            )
+        if strict:
+            warnings.warn(msg, UserWarning, stacklevel=5)
+        else:
+            logger.info(msg)
 
     # ----------------------------------------------------------------- predict
     def _group_index(self, groups, n_samples):
