@@ -1,6 +1,9 @@
 """EEG2VideoGenerator: fit / predict / transform, save-load, DANA, pipeline."""
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -50,6 +53,16 @@ def test_fixed_seed_gives_identical_samples_and_other_seeds_differ(sim, fitted):
     np.testing.assert_array_equal(a, b)
     c = fitted.predict(sim.X[:2], random_state=123)
     assert not np.array_equal(a, c)
+
+
+def test_each_clip_sample_depends_only_on_its_eeg_and_the_seed(sim, fitted):
+    batch = fitted.predict(sim.X)
+    for i in range(len(sim.X)):
+        np.testing.assert_array_equal(fitted.predict(sim.X[i : i + 1])[0], batch[i])
+    order = np.array([4, 1, 5, 0, 3, 2])
+    np.testing.assert_array_equal(fitted.predict(sim.X[order]), batch[order])
+    # Different EEG gets different noise: two clips of the same class differ.
+    assert not np.array_equal(batch[0], batch[1])
 
 
 def test_same_seed_gives_the_same_fit_and_leaves_global_rng_alone(sim):
@@ -207,5 +220,82 @@ def test_generator_trains_and_samples_on_cuda(sim, tmp_path):
     assert gen.device_.type == "cuda"
     out = gen.predict(sim.X[:2])
     assert out.shape == (2, 4, 8, 8, 3)
-    loaded = EEG2VideoGenerator.load(gen.save(tmp_path / "p"), device="cuda")
+    path = gen.save(tmp_path / "p")
+    loaded = EEG2VideoGenerator.load(path, device="cuda")
     np.testing.assert_array_equal(loaded.predict(sim.X[:2]), out)
+    on_cpu = EEG2VideoGenerator.load(path, device="cpu")
+    assert next(on_cpu.pipeline_.unet.parameters()).device.type == "cpu"
+    assert on_cpu.predict(sim.X[:2]).shape == out.shape
+
+
+def test_saved_generator_loads_in_a_fresh_process(sim, tmp_path):
+    # A new interpreter has not imported sk_eeg.video's torch modules, and
+    # with accelerate installed diffusers would load on the "meta" device.
+    pytest.importorskip("accelerate")
+    gen = EEG2VideoGenerator(
+        **{**TINY, "encoder": "glmnet", "local_channels": [2, 3]}, patch_size=2
+    ).fit(sim.X, sim.videos, labels=sim.y)
+    path = gen.save(tmp_path / "pipe")
+    np.save(tmp_path / "X.npy", sim.X)
+    code = textwrap.dedent(
+        f"""
+        import numpy as np
+        from sk_eeg.video import EEG2VideoGenerator
+        gen = EEG2VideoGenerator.load({str(path)!r}, device="cpu")
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "out.npy")!r}, gen.predict(X))
+        np.save({str(tmp_path / "emb.npy")!r}, gen.transform(X))
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), gen.predict(sim.X))
+    np.testing.assert_array_equal(np.load(tmp_path / "emb.npy"), gen.transform(sim.X))
+
+
+def _state(gen):
+    pipe = gen.pipeline_
+    parts = [pipe.unet, pipe.eeg_encoder] + ([pipe.vae] if pipe.vae else [])
+    return [t.detach().clone() for m in parts for t in m.state_dict().values()]
+
+
+@pytest.mark.parametrize("interrupt_at", [1, 3, 5])
+def test_interrupted_training_resumes_to_the_uninterrupted_weights(
+    sim, tmp_path, monkeypatch, interrupt_at
+):
+    # Phases: VAE (2 epochs), encoder warm-up (2), joint (2), one checkpoint
+    # per epoch; the run is killed right after checkpoint number interrupt_at
+    # (mid VAE, mid warm-up, mid joint phase) and rerun.
+    from sk_eeg.video import _persistence
+
+    params = {
+        **TINY, "use_vae": True, "vae_channels": (8,), "vae_epochs": 2,
+        "encoder_epochs": 2, "max_epochs": 2, "dropout": 0.5,
+    }  # fmt: skip
+    full = EEG2VideoGenerator(**params).fit(sim.X, sim.videos, labels=sim.y)
+
+    save = _persistence.save_checkpoint
+    calls = []
+
+    def save_then_die(*args, **kwargs):
+        save(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == interrupt_at:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_persistence, "save_checkpoint", save_then_die)
+    ckpt = tmp_path / "ckpt"
+    gen = EEG2VideoGenerator(**params, checkpoint_dir=ckpt)
+    with pytest.raises(KeyboardInterrupt):
+        gen.fit(sim.X, sim.videos, labels=sim.y)
+    assert (ckpt / "checkpoint.pt").exists()
+    gen.fit(sim.X, sim.videos, labels=sim.y)
+    assert len(calls) == 6  # the resumed run did not repeat the finished epochs
+    assert gen.loss_curve_ == full.loss_curve_
+    for a, b in zip(_state(gen), _state(full), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    np.testing.assert_array_equal(gen.predict(sim.X[:2]), full.predict(sim.X[:2]))
+    # A checkpoint of another configuration is not silently reused.
+    with pytest.raises(ValueError, match="lr"):
+        EEG2VideoGenerator(**{**params, "lr": 0.5}, checkpoint_dir=ckpt).fit(
+            sim.X, sim.videos, labels=sim.y
+        )

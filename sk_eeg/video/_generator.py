@@ -1,6 +1,6 @@
 """EEG2VideoGenerator: an EEG encoder conditioning a video diffusion model."""
 
-import json
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,8 +22,17 @@ from ._classifier import _ENCODERS
 from ._features import SEED_DV_BANDS, _check_bands
 from ._validation import validate_3d
 
-_ESTIMATOR_FILE = "sk_eeg_estimator.json"
 _BETA_SCHEDULES = ("squaredcos_cap_v2", "linear", "scaled_linear")
+_PRECISIONS = ("float32", "bfloat16", "float16")
+
+
+def clip_seeds(X, seed):
+    """One 63-bit seed per clip, from ``seed`` and the bytes of the clip's EEG."""
+    seeds = []
+    for clip in np.ascontiguousarray(X, dtype=np.float64):
+        digest = hashlib.blake2b(clip.tobytes(), digest_size=8, key=str(seed).encode())
+        seeds.append(int.from_bytes(digest.digest(), "little") >> 1)
+    return seeds
 
 
 def _check_videos(y, n_clips):
@@ -163,7 +172,20 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         AdamW learning rate.
     batch_size : int
         Minibatch size (training and sampling).
+    checkpoint_dir : path-like | None
+        Folder where ``fit`` writes its training state (``checkpoint.pt``:
+        weights, optimizer, random generators) every ``checkpoint_every``
+        epochs and at the end of each phase. If it already holds a checkpoint
+        of the same settings and data, ``fit`` resumes from it and ends with
+        the weights of an uninterrupted run (rerun an interrupted command to
+        continue it). None writes nothing.
+    checkpoint_every : int
+        Epochs between checkpoints.
     %(device)s
+    precision : {'float32', 'bfloat16', 'float16'}
+        Mixed precision (``torch.autocast``) for training and sampling;
+        ``'float16'`` (CUDA only) adds a gradient scaler. The weights stay
+        float32.
     n_jobs : int | None
         CPU threads torch uses during fit and predict (``-1``: all cores);
         None leaves torch's setting unchanged.
@@ -248,7 +270,10 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         max_epochs=50,
         lr=1e-3,
         batch_size=8,
+        checkpoint_dir=None,
+        checkpoint_every=1,
         device="auto",
+        precision="float32",
         n_jobs=None,
         random_state=None,
         verbose=None,
@@ -287,7 +312,10 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         self.max_epochs = max_epochs
         self.lr = lr
         self.batch_size = batch_size
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.device = device
+        self.precision = precision
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
@@ -297,6 +325,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         check_option("encoder", self.encoder, _ENCODERS)
         check_option("beta_schedule", self.beta_schedule, _BETA_SCHEDULES)
         check_option("features", self.features, (None, "de", "log_power"))
+        check_option("precision", self.precision, _PRECISIONS)
+        if self.checkpoint_dir is not None:
+            check_type(self.checkpoint_dir, "path-like", "checkpoint_dir")
         if self.features is not None:
             check_type(self.sfreq, "numeric", "sfreq")
             _check_bands(self.bands, float(self.sfreq))
@@ -304,7 +335,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             "emb_dim", "n_tokens", "cross_attention_dim", "layers_per_block",
             "patch_size",
             "attention_head_dim", "num_train_timesteps", "num_inference_steps",
-            "batch_size",
+            "batch_size", "checkpoint_every",
         )  # fmt: skip
         for name in positive:
             value = check_type(getattr(self, name), "int", name)
@@ -466,10 +497,15 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     def _fit_torch(self, X, videos, label_index):
         torch = import_optional_dependency("torch", purpose="EEG2VideoGenerator")
         import_optional_dependency("diffusers", purpose="EEG2VideoGenerator")
-        from ._pipeline import load_pipeline
+        from ._fit import fingerprint, train_generator
+        from ._persistence import load_pipeline
         from ._training import resolve_device, seeded
 
         self.device_ = resolve_device(self.device)
+        if self.precision == "float16" and self.device_.type != "cuda":
+            raise ValueError(
+                "precision='float16' needs a CUDA device; use 'bfloat16' on the CPU."
+            )
         # The fourth seed drives torch's global RNG (dropout) during training,
         # on the CPU and on CUDA; the first three are unchanged by it.
         init_seed, train_seed, self._sample_seed, dropout_seed = (
@@ -497,133 +533,22 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
                 )
             pipe.set_progress_bar_config(disable=True)
             pipe.to(self.device_)
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            checkpoint = {
+                "directory": Path(self.checkpoint_dir),
+                "every": self.checkpoint_every,
+                "fingerprint": fingerprint(self, X, videos, label_index),
+            }
         with seeded(dropout_seed):
-            self._train_pipeline(torch, pipe, X, videos, label_index, generator)
-
-    def _train_pipeline(self, torch, pipe, X, videos, label_index, generator):
-        from ._diffusion import build_schedulers
-        from ._training import minibatches
-
-        clips = _resize_videos(torch, videos, self.video_shape_).to(self.device_)
-        eeg = torch.as_tensor(X, dtype=torch.float32, device=self.device_)
-        labels = None
-        if label_index is not None:
-            labels = torch.as_tensor(label_index, dtype=torch.long, device=self.device_)
-        self.loss_curve_ = []
-        if pipe.vae is not None and self.pretrained_path is None:
-            self._train_vae(torch, pipe.vae, clips, generator, minibatches)
-        if pipe.vae is not None:
-            pipe.vae.eval()
-        with torch.no_grad():
-            latents = torch.cat(
-                [
-                    pipe.encode_latents(clips[i : i + 16])
-                    for i in range(0, len(clips), 16)
-                ]
+            self.loss_curve_ = train_generator(
+                self, pipe, X, videos, label_index, generator, checkpoint
             )
-        if self.encoder_epochs:
-            self._train_encoder(
-                torch, pipe.eeg_encoder, eeg, latents, labels, generator, minibatches
-            )
-        ddpm, _ = build_schedulers(
-            pipe.scheduler.config.num_train_timesteps,
-            pipe.scheduler.config.beta_schedule,
-        )
-        params = list(pipe.unet.parameters()) + list(pipe.eeg_encoder.parameters())
-        optimizer = torch.optim.AdamW(params, lr=self.lr)
-        n_train_t = ddpm.config.num_train_timesteps
-        bar = progress_bar(
-            range(self.max_epochs), desc="EEG2VideoGenerator", verbose=self.verbose
-        )
-        for _ in bar:
-            pipe.unet.train()
-            pipe.eeg_encoder.train(len(X) > 1)
-            total = 0.0
-            for index in minibatches(len(X), self.batch_size, generator):
-                if len(index) < 2 and len(X) > 1:
-                    continue
-                z0 = latents[index]
-                emb = pipe.eeg_encoder.embed(eeg[index])
-                cond = pipe.eeg_encoder.tokens(emb)
-                keep = torch.rand(len(index), generator=generator) >= self.cond_dropout
-                cond = cond * keep.to(cond)[:, None, None].to(self.device_)
-                noise = torch.randn(z0.shape, generator=generator).to(self.device_)
-                t = torch.randint(0, n_train_t, (len(index),), generator=generator)
-                t = t.to(self.device_)
-                noisy = ddpm.add_noise(z0, noise, t)
-                eps = pipe.unet(noisy, t, encoder_hidden_states=cond).sample
-                loss = torch.nn.functional.mse_loss(eps, noise)
-                if pipe.eeg_encoder.latent_head is not None:
-                    pred = pipe.eeg_encoder.predict_latents(emb)
-                    loss = loss + self.latent_weight * torch.nn.functional.mse_loss(
-                        pred, z0
-                    )
-                if labels is not None and pipe.eeg_encoder.head is not None:
-                    logits = pipe.eeg_encoder.classify(emb)
-                    loss = loss + torch.nn.functional.cross_entropy(
-                        logits, labels[index]
-                    )
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(index)
-            self.loss_curve_.append(total / len(X))
-            bar.set_postfix(loss=f"{self.loss_curve_[-1]:.4f}")
         if self.loss_curve_:
             logger.info(
                 "EEG2VideoGenerator: final training loss %.4f", self.loss_curve_[-1]
             )
-        pipe.unet.eval()
-        pipe.eeg_encoder.eval()
         self.pipeline_ = pipe
-
-    def _train_encoder(self, torch, encoder, eeg, latents, labels, generator, batches):
-        """Warm up the encoder on the latent-prediction and label losses alone."""
-        if encoder.latent_head is None and labels is None:
-            return
-        optimizer = torch.optim.AdamW(encoder.parameters(), lr=self.lr)
-        encoder.train(len(eeg) > 1)
-        bar = progress_bar(
-            range(self.encoder_epochs), desc="EEG encoder", verbose=self.verbose
-        )
-        for _ in bar:
-            for index in batches(len(eeg), self.batch_size, generator):
-                if len(index) < 2 and len(eeg) > 1:
-                    continue
-                emb = encoder.embed(eeg[index])
-                loss = 0.0
-                if encoder.latent_head is not None:
-                    pred = encoder.predict_latents(emb)
-                    loss = torch.nn.functional.mse_loss(pred, latents[index])
-                if labels is not None and encoder.head is not None:
-                    logits = encoder.classify(emb)
-                    loss = loss + torch.nn.functional.cross_entropy(
-                        logits, labels[index]
-                    )
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-
-    def _train_vae(self, torch, vae, clips, generator, minibatches):
-        frames = clips.permute(0, 2, 1, 3, 4).reshape(
-            -1, *clips.shape[1:2], *clips.shape[3:]
-        )
-        optimizer = torch.optim.AdamW(vae.parameters(), lr=self.lr)
-        vae.train()
-        bar = progress_bar(
-            range(self.vae_epochs), desc="AutoencoderKL", verbose=self.verbose
-        )
-        for _ in bar:
-            for index in minibatches(len(frames), 4 * self.batch_size, generator):
-                posterior = vae.encode(frames[index]).latent_dist
-                recon = vae.decode(posterior.mean).sample
-                loss = torch.nn.functional.mse_loss(recon, frames[index])
-                loss = loss + 1e-6 * posterior.kl().mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
 
     def _check_pretrained(self, pipe, X, videos, n_classes):
         cfg = pipe.eeg_encoder.config
@@ -677,7 +602,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         %(X_3d)s
         random_state : int | RandomState | None
             Seed of the initial noise; None derives it from the estimator's
-            ``random_state`` (the same seed gives the same videos).
+            ``random_state``. Each clip's noise is seeded from this seed and
+            the clip's EEG, so the same seed gives the same video for the same
+            EEG, whatever else is in ``X`` and in which order.
 
         Returns
         -------
@@ -687,27 +614,32 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         torch = import_optional_dependency("torch")
+        from ._training import autocast, torch_threads
+
         seed = (
             self._sample_seed
             if random_state is None
             else int(spawn_seeds(random_state, 1)[0])
         )
-        generator = torch.Generator().manual_seed(seed)
+        # One noise generator per clip, seeded from the seed and the clip's own
+        # EEG: a clip's sample depends neither on its batch nor on its position.
+        seeds = clip_seeds(X, seed)
         eeg = torch.as_tensor(X, dtype=torch.float32)
         out = []
         bar = progress_bar(
             range(0, len(X), self.batch_size), desc="sampling", verbose=self.verbose
         )
-        from ._training import torch_threads
-
-        with torch_threads(self.n_jobs):
+        with torch_threads(self.n_jobs), autocast(self.device_, self.precision):
             for start in bar:
+                stop = start + self.batch_size
                 out.append(
                     self.pipeline_(
-                        eeg[start : start + self.batch_size],
+                        eeg[start:stop],
                         num_inference_steps=self.num_inference_steps,
                         guidance_scale=self.guidance_scale,
-                        generator=generator,
+                        generator=[
+                            torch.Generator().manual_seed(s) for s in seeds[start:stop]
+                        ],
                         init_strength=self.init_strength,
                         dana_beta=self.dana_beta,
                     )
@@ -743,6 +675,8 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     def save(self, path):
         """Save as a diffusers pipeline directory (plus the estimator's settings).
 
+        The directory loads with :meth:`load` in any process, on any device.
+
         Parameters
         ----------
         path : path-like
@@ -754,29 +688,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             The directory.
         """
         check_is_fitted(self)
-        path = Path(path)
-        self.pipeline_.save_pretrained(path)
-        params = {
-            k: (list(v) if isinstance(v, tuple) else v)
-            for k, v in self.get_params().items()
-        }
-        params["random_state"] = (
-            self.random_state if isinstance(self.random_state, int) else None
-        )
-        params["pretrained_path"] = None
-        state = {
-            "params": params,
-            "n_features_in_": int(self.n_features_in_),
-            "n_times_": int(self.n_times_),
-            "video_shape_": list(self.video_shape_),
-            "uint8_output_": bool(self.uint8_output_),
-            "sample_seed": int(self._sample_seed),
-            "loss_curve_": [float(v) for v in self.loss_curve_],
-        }
-        if hasattr(self, "classes_"):
-            state["classes_"] = self.classes_.tolist()
-        (path / _ESTIMATOR_FILE).write_text(json.dumps(state, indent=2))
-        return path
+        from ._persistence import save_generator
+
+        return save_generator(self, path)
 
     @classmethod
     def load(cls, path, device="auto"):
@@ -787,7 +701,8 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         path : path-like
             The directory.
         device : str
-            Torch device to put the pipeline on.
+            Torch device to put the pipeline on (``'auto'``: CUDA when
+            available); weights saved on another device are mapped to it.
 
         Returns
         -------
@@ -795,34 +710,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             The fitted generator.
         """
         import_optional_dependency("diffusers", purpose="EEG2VideoGenerator.load")
-        from ._pipeline import load_pipeline
-        from ._training import resolve_device
+        from ._persistence import load_generator
 
-        path = Path(path)
-        state_file = path / _ESTIMATOR_FILE
-        if not state_file.exists():
-            raise FileNotFoundError(
-                f"{os.fspath(path)!r} has no {_ESTIMATOR_FILE}; save the generator "
-                "with EEG2VideoGenerator.save()."
-            )
-        state = json.loads(state_file.read_text())
-        params = state["params"]
-        for key in ("unet_channels", "vae_channels"):
-            params[key] = tuple(params[key])
-        params["device"] = device
-        est = cls(**params)
-        est.device_ = resolve_device(device)
-        pipe = load_pipeline(path)
-        est.pipeline_ = pipe.to(est.device_)
-        est.n_features_in_ = state["n_features_in_"]
-        est.n_times_ = state["n_times_"]
-        est.video_shape_ = tuple(state["video_shape_"])
-        est.uint8_output_ = state["uint8_output_"]
-        est._sample_seed = state["sample_seed"]
-        est.loss_curve_ = state["loss_curve_"]
-        if "classes_" in state:
-            est.classes_ = np.asarray(state["classes_"])
-        return est
+        return load_generator(cls, path, device)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -830,13 +720,3 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         tags.target_tags.required = True
         tags.non_deterministic = self.device != "cpu"
         return tags
-
-
-def _resize_videos(torch, videos, video_shape):
-    """Map float videos (n, F, H, W, 3) in [0, 1] to (n, 3, F', H', W') in [-1, 1]."""
-    clips = torch.as_tensor(videos).permute(0, 4, 1, 2, 3) * 2 - 1
-    if tuple(clips.shape[2:]) != tuple(video_shape):
-        clips = torch.nn.functional.interpolate(
-            clips, size=tuple(video_shape), mode="trilinear", align_corners=False
-        )
-    return clips.contiguous()

@@ -1,8 +1,7 @@
 """The EEG-conditioned video diffusion pipeline (a diffusers ``DiffusionPipeline``).
 
 Every component is a ``ModelMixin`` / ``ConfigMixin`` or a scheduler, so
-``save_pretrained`` writes all of them and ``EEG2VideoPipeline.from_pretrained``
-restores them from a local directory without network access.
+``save_pretrained`` writes all of them; :mod:`._persistence` loads them back.
 """
 
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
 
+from . import _encoders  # noqa: F401 (lets diffusers resolve the eeg_encoder)
 from ._diffusion import dana_noise
 
 
@@ -28,14 +28,6 @@ def quiet_diffusers():
         diffusers_logging.set_verbosity(verbosity)
         if bars:
             diffusers_logging.enable_progress_bar()
-
-
-def load_pipeline(path):
-    """Load an :class:`EEG2VideoPipeline` from a local directory, quietly."""
-    with quiet_diffusers():
-        pipe = EEG2VideoPipeline.from_pretrained(path, local_files_only=True)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 class EEG2VideoPipeline(DiffusionPipeline):
@@ -118,8 +110,9 @@ class EEG2VideoPipeline(DiffusionPipeline):
             DDIM steps (from pure noise; fewer when ``init_strength < 1``).
         guidance_scale : float
             Classifier-free guidance weight (1 = conditional model only).
-        generator : torch.Generator | None
-            CPU generator of the initial noise.
+        generator : torch.Generator | list of torch.Generator | None
+            CPU generator of the initial noise, or one per clip (then each
+            clip's noise depends only on its own generator).
         init_strength : float
             1 starts from noise; below 1, the encoder's latent prediction noised
             to that fraction of the schedule (needs the latent predictor).
@@ -138,7 +131,20 @@ class EEG2VideoPipeline(DiffusionPipeline):
         cond = cond_enc.tokens(emb)
         shape = (len(eeg), *cond_enc.config.latent_shape)
         beta = 0.0 if dana_beta is None else dana_beta
-        noise = dana_noise(shape, beta, generator, device=device, dtype=cond.dtype)
+        if isinstance(generator, list):
+            if len(generator) != len(eeg):
+                raise ValueError(
+                    f"generator holds {len(generator)} generators for {len(eeg)} clips."
+                )
+            betas = torch.as_tensor(beta, dtype=torch.float32).expand(len(eeg))
+            noise = torch.cat(
+                [
+                    dana_noise((1, *shape[1:]), b, g, device=device)
+                    for b, g in zip(betas, generator, strict=True)
+                ]
+            )
+        else:
+            noise = dana_noise(shape, beta, generator, device=device)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
         if init_strength < 1:

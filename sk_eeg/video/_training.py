@@ -5,6 +5,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from ..utils import logger, progress_bar
 from ..utils._torch import resolve_device  # noqa: F401 (re-exported)
 
 
@@ -54,3 +55,159 @@ def to_tensor(X, mean, scale, device, dtype=torch.float32):
     """Standardise ``X`` per channel and move it to ``device`` as ``dtype``."""
     X = (X - mean[None, :, None]) / scale[None, :, None]
     return torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=device)
+
+
+@contextmanager
+def autocast(device, precision):
+    """Mixed precision in the block: ``precision`` is a dtype name or 'float32'."""
+    if precision == "float32":
+        yield
+        return
+    with torch.autocast(device.type, dtype=getattr(torch, precision)):
+        yield
+
+
+class Phase:
+    """One stage of training: ``n_epochs`` passes of ``step`` over shuffled batches.
+
+    Parameters
+    ----------
+    name : str
+        Label of the progress bar.
+    n_epochs : int
+        Number of epochs.
+    params : list of torch.nn.Parameter
+        What the phase's AdamW optimizer updates.
+    step : callable
+        ``step(index) -> loss`` for a tensor of sample indices.
+    n_samples : int
+        Number of training samples.
+    batch_size : int
+        Minibatch size.
+    train_modes : callable
+        Called at the start of each epoch to put modules in training mode.
+    skip_singletons : bool
+        Skip batches of one sample (BatchNorm needs two).
+    record : bool
+        Whether the mean epoch loss goes into the estimator's loss curve.
+    """
+
+    def __init__(self, name, n_epochs, params, step, n_samples, batch_size,
+                 train_modes, skip_singletons=True, record=False):  # fmt: skip
+        self.name = name
+        self.n_epochs = n_epochs
+        self.params = params
+        self.step = step
+        self.n_samples = n_samples
+        self.batch_size = batch_size
+        self.train_modes = train_modes
+        self.skip_singletons = skip_singletons and n_samples > 1
+        self.record = record
+
+
+def run_phases(phases, *, lr, generator, device, precision="float32", verbose=None,
+               checkpoint=None):  # fmt: skip
+    """Train phase after phase with AdamW, checkpointing and resuming.
+
+    Parameters
+    ----------
+    phases : list of callable
+        Each returns a :class:`Phase` when its turn comes (so a phase can use
+        what the previous ones trained).
+    lr : float
+        AdamW learning rate.
+    generator : torch.Generator
+        CPU generator of the minibatch order (and of the steps' randomness).
+    device : torch.device
+        Training device (for mixed precision).
+    precision : str
+        ``'float32'``, ``'bfloat16'`` or ``'float16'`` (autocast; float16 with
+        a gradient scaler).
+    verbose : bool | str | int | None
+        Progress bars (epoch, loss, time left).
+    checkpoint : dict | None
+        ``directory``, ``every`` (epochs), ``fingerprint`` and ``modules``
+        (name -> module): write the training state every ``every`` epochs and
+        at the end of each phase, and resume from the one in ``directory``.
+
+    Returns
+    -------
+    loss_curve : list of float
+        Mean loss per epoch of the phases with ``record=True``.
+    """
+    from ._persistence import load_checkpoint, restore_checkpoint, save_checkpoint
+
+    progress = {"phase": 0, "epoch": 0, "loss_curve": []}
+    state = None
+    if checkpoint is not None:
+        state = load_checkpoint(checkpoint["directory"], checkpoint["fingerprint"])
+        if state is not None:
+            restore_checkpoint(state, checkpoint["modules"], generator)
+            progress = state["progress"]
+            logger.info(
+                "Resuming from %s: phase %d, epoch %d",
+                checkpoint["directory"],
+                progress["phase"] + 1,
+                progress["epoch"],
+            )
+    loss_curve = list(progress["loss_curve"])
+    for index, make_phase in enumerate(phases):
+        phase = make_phase()
+        if index < progress["phase"] or phase.n_epochs == 0 or not phase.params:
+            continue
+        start = progress["epoch"] if index == progress["phase"] else 0
+        if start >= phase.n_epochs:
+            continue
+        optimizer = torch.optim.AdamW(phase.params, lr=lr)
+        scaler = None
+        if precision == "float16":
+            scaler = torch.amp.GradScaler(device.type)
+        if state is not None and index == progress["phase"]:
+            optimizer.load_state_dict(state["optimizer"])
+            if scaler is not None and state["scaler"] is not None:
+                scaler.load_state_dict(state["scaler"])
+        bar = progress_bar(
+            range(start, phase.n_epochs),
+            total=phase.n_epochs,
+            initial=start,
+            desc=phase.name,
+            unit="epoch",
+            verbose=verbose,
+        )
+        for epoch in bar:
+            phase.train_modes()
+            total, count = 0.0, 0
+            for batch in minibatches(phase.n_samples, phase.batch_size, generator):
+                if len(batch) < 2 and phase.skip_singletons:
+                    continue
+                with autocast(device, precision):
+                    loss = phase.step(batch)
+                optimizer.zero_grad()
+                if scaler is None:
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                total += loss.item() * len(batch)
+                count += len(batch)
+            mean = total / max(count, 1)
+            if phase.record:
+                loss_curve.append(mean)
+            bar.set_postfix(loss=f"{mean:.4f}")
+            done = epoch + 1
+            if checkpoint is not None and (
+                done % checkpoint["every"] == 0 or done == phase.n_epochs
+            ):
+                save_checkpoint(
+                    checkpoint["directory"],
+                    checkpoint["fingerprint"],
+                    {"phase": index, "epoch": done, "loss_curve": loss_curve},
+                    checkpoint["modules"],
+                    optimizer,
+                    scaler,
+                    generator,
+                )
+        bar.close()
+    return loss_curve
