@@ -103,3 +103,38 @@ def test_identification_rejects_impossible_requests():
         n_way_identification(scores, [0, 1, 2], n_way=5)
     with pytest.raises(ValueError, match="same shape"):
         video_ssim(np.zeros((1, 1, 8, 8, 3)), np.zeros((1, 2, 8, 8, 3)))
+
+
+def test_reconstruction_baselines_score_the_trivial_references():
+    from sk_eeg.video import reconstruction_baselines
+
+    rng = np.random.default_rng(0)
+    train = rng.uniform(size=(6, 2, 8, 8, 3))
+    train_labels = np.array([0, 0, 0, 1, 1, 1])
+    truth = rng.uniform(size=(2, 2, 8, 8, 3))
+    labels = np.array([1, 0])
+    pred = truth.copy()
+    shuffled = truth[::-1]
+    res = reconstruction_baselines(
+        truth, pred, train, train_labels=train_labels, labels=labels,
+        y_shuffled=shuffled,
+    )  # fmt: skip
+    assert res["generated"]["ssim"] == pytest.approx(1.0)
+    assert res["generated"]["psnr"] == 100.0
+    mean = np.broadcast_to(train.mean(axis=0), truth.shape)
+    assert res["mean_clip"]["ssim"] == pytest.approx(video_ssim(truth, mean))
+    class_mean = np.stack([train[3:].mean(axis=0), train[:3].mean(axis=0)])
+    assert res["class_mean_clip"]["psnr"] == pytest.approx(
+        video_psnr(truth, class_mean)
+    )
+    assert res["shuffled_eeg"]["ssim"] == pytest.approx(video_ssim(truth, shuffled))
+    assert set(reconstruction_baselines(truth, pred, train)) == {
+        "generated",
+        "mean_clip",
+    }
+    with pytest.raises(ValueError, match="resize"):
+        reconstruction_baselines(truth, pred, train[:, :1])
+    with pytest.raises(ValueError, match="no training clip"):
+        reconstruction_baselines(
+            truth, pred, train, train_labels=np.zeros(6), labels=labels
+        )

@@ -299,3 +299,82 @@ def make_video_classifier(random_state=None):
 def _flatten_videos(videos):
     videos = _as_float_videos(videos, "videos")
     return videos.reshape(len(videos), -1)
+
+
+def reconstruction_baselines(
+    y_true,
+    y_pred,
+    train_videos,
+    *,
+    train_labels=None,
+    labels=None,
+    y_shuffled=None,
+    win_size=7,
+):
+    """SSIM and PSNR of generated clips beside the trivial references.
+
+    A generator must beat what needs no EEG at all:
+
+    - ``'mean_clip'``: every clip predicted as the mean training clip;
+    - ``'class_mean_clip'`` (with ``train_labels`` and ``labels``): every
+      clip predicted as the mean training clip of its true class (an oracle
+      that knows the class);
+    - ``'shuffled_eeg'`` (with ``y_shuffled``): clips generated from the EEG
+      of other clips, which measures what the EEG adds.
+
+    Parameters
+    ----------
+    y_true : array, shape (n_clips, n_frames, height, width, 3)
+        True clips (uint8 0..255 or float 0..1).
+    y_pred : array, shape (n_clips, n_frames, height, width, 3)
+        Generated clips.
+    train_videos : array, shape (n_train, n_frames, height, width, 3)
+        The training clips (same frame size as ``y_true``).
+    train_labels : array, shape (n_train,) | None
+        Classes of the training clips.
+    labels : array, shape (n_clips,) | None
+        Classes of the true clips.
+    y_shuffled : array, shape (n_clips, n_frames, height, width, 3) | None
+        Clips generated from shuffled EEG.
+    win_size : int
+        SSIM window (see :func:`video_ssim`).
+
+    Returns
+    -------
+    scores : dict
+        ``{name: {'ssim': float, 'psnr': float}}`` for ``'generated'``,
+        ``'mean_clip'`` and, when their inputs are given,
+        ``'class_mean_clip'`` and ``'shuffled_eeg'``.
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred)
+    train = _as_float_videos(train_videos, "train_videos")
+    if train.shape[1:] != y_true.shape[1:]:
+        raise ValueError(
+            f"train_videos must have clips of shape {y_true.shape[1:]} like y_true; "
+            f"got {train.shape[1:]} (resize them to the generated size)."
+        )
+    refs = {"generated": y_pred}
+    refs["mean_clip"] = np.broadcast_to(train.mean(axis=0), y_true.shape)
+    if (train_labels is None) != (labels is None):
+        raise ValueError("Pass both train_labels and labels, or neither.")
+    if labels is not None:
+        train_labels, labels = np.asarray(train_labels), np.asarray(labels)
+        if train_labels.shape != (len(train),) or labels.shape != (len(y_true),):
+            raise ValueError(
+                f"train_labels must have shape ({len(train)},) and labels "
+                f"({len(y_true)},); got {train_labels.shape} and {labels.shape}."
+            )
+        missing = set(labels.tolist()) - set(train_labels.tolist())
+        if missing:
+            raise ValueError(f"labels {sorted(missing)} have no training clip.")
+        means = {c: train[train_labels == c].mean(axis=0) for c in set(labels)}
+        refs["class_mean_clip"] = np.stack([means[c] for c in labels])
+    if y_shuffled is not None:
+        refs["shuffled_eeg"] = _check_pair(y_true, y_shuffled)[1]
+    return {
+        name: {
+            "ssim": video_ssim(y_true, ref, win_size=win_size),
+            "psnr": video_psnr(y_true, ref),
+        }
+        for name, ref in refs.items()
+    }
