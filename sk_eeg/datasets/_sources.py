@@ -28,7 +28,22 @@ def _template_forward(spacing):
     fwd = mne.make_forward_solution(
         info, trans=None, src=src, bem=sphere, meg=False, eeg=True, verbose=False
     )
-    return fwd, info
+    return fwd, info, sphere
+
+
+def _point_gain(info, sphere, pos):
+    """Free-orientation gain ``(n_channels, 3 * n_points)`` at arbitrary points."""
+    import mne
+
+    src = mne.setup_volume_source_space(
+        subject=None,
+        pos=dict(rr=np.asarray(pos, float), nn=np.tile([0.0, 0.0, 1.0], (len(pos), 1))),
+        verbose=False,
+    )
+    fwd = mne.make_forward_solution(
+        info, trans=None, src=src, bem=sphere, meg=False, eeg=True, verbose=False
+    )
+    return fwd["sol"]["data"]
 
 
 def make_sparse_sources(
@@ -40,6 +55,8 @@ def make_sparse_sources(
     spacing=10.0,
     min_distance=0.03,
     amplitude=50e-9,
+    off_grid=False,
+    correlated=False,
     random_state=None,
 ):
     """Simulate evoked EEG from a few dipoles with known truth.
@@ -69,6 +86,13 @@ def make_sparse_sources(
         Minimum distance between true sources in metres.
     amplitude : float
         Peak dipole moment in A m.
+    off_grid : bool
+        Move every true source by a random offset (uniform in the grid cell
+        around its grid point, inside the head) so that it lies between grid
+        points, as real sources do; its field is computed at the exact position.
+    correlated : bool
+        Give all sources the same latency and frequency (strongly correlated
+        time courses, the hard case for sparse solvers).
     random_state : int | RandomState | None
         Seed of the source draw and the noise.
 
@@ -76,7 +100,8 @@ def make_sparse_sources(
     -------
     data : Bunch
         ``evoked`` (:class:`mne.Evoked`, with an average-reference projector),
-        ``forward`` (:class:`mne.Forward`), ``noise_cov`` (:class:`mne.Covariance`
+        ``forward`` (:class:`mne.Forward`), ``sphere`` (the sphere head
+        model of the forward, for dipole fits), ``noise_cov`` (:class:`mne.Covariance`
         of the added noise), ``source_index`` (n_dipoles,), ``source_pos``
         (n_dipoles, 3) in metres, ``source_ori`` (n_dipoles, 3),
         ``waveforms`` (n_dipoles, n_times) in A m, ``spacing`` (metres) and
@@ -96,7 +121,7 @@ def make_sparse_sources(
         raise ValueError(f"n_dipoles must be >= 1, got {n_dipoles}.")
     if not snr > 0:
         raise ValueError(f"snr must be positive, got {snr}.")
-    fwd, info = _template_forward(float(spacing))
+    fwd, info, sphere = _template_forward(float(spacing))
     rr = fwd["source_rr"]
     chosen = []
     for _ in range(1000):
@@ -116,19 +141,37 @@ def make_sparse_sources(
     times = np.arange(n_times) / sfreq
     duration = times[-1] if n_times > 1 else 1.0
     waveforms = np.empty((n_dipoles, n_times))
+    shared = duration * (0.25 + 0.5 * rng.uniform()), rng.uniform(4.0, 12.0)
     for i in range(n_dipoles):
         latency = duration * (0.25 + 0.5 * rng.uniform())
         width = duration * 0.12
         freq = rng.uniform(4.0, 12.0)
+        if correlated:
+            latency, freq = shared
         waveforms[i] = (
             amplitude
             * np.exp(-0.5 * ((times - latency) / width) ** 2)
             * np.cos(2 * np.pi * freq * (times - latency))
         )
-    gain = fwd["sol"]["data"]
+    source_pos = rr[chosen]
+    if off_grid:
+        step = float(spacing) / 1000.0
+        center = np.asarray(sphere["r0"])
+        limit = sphere["layers"][0]["rad"] - 0.005  # inside the inner shell
+        for i in range(n_dipoles):
+            for _ in range(100):
+                moved = source_pos[i] + rng.uniform(-step / 2, step / 2, 3)
+                if np.linalg.norm(moved - center) < limit:
+                    source_pos[i] = moved
+                    break
+        gain = _point_gain(info, sphere, source_pos)
+        columns = [slice(3 * i, 3 * i + 3) for i in range(n_dipoles)]
+    else:
+        gain = fwd["sol"]["data"]
+        columns = [slice(3 * k, 3 * k + 3) for k in chosen]
     signal = np.zeros((gain.shape[0], n_times))
-    for i, k in enumerate(chosen):
-        signal += gain[:, 3 * k : 3 * k + 3] @ (ori[i][:, None] * waveforms[i])
+    for i, cols in enumerate(columns):
+        signal += gain[:, cols] @ (ori[i][:, None] * waveforms[i])
     proj = np.eye(len(signal)) - 1.0 / len(signal)
     signal = proj @ signal
     noise = proj @ rng.standard_normal(signal.shape)
@@ -150,9 +193,10 @@ def make_sparse_sources(
     return Bunch(
         evoked=evoked,
         forward=fwd,
+        sphere=sphere,
         noise_cov=noise_cov,
         source_index=chosen,
-        source_pos=rr[chosen],
+        source_pos=source_pos,
         source_ori=ori,
         waveforms=waveforms,
         spacing=float(spacing) / 1000.0,

@@ -112,7 +112,26 @@ def _fold_path(solver, gain, data, train, test, fractions, n_orient, params):
     return scores
 
 
-def _cv_scores(solver, gain, data, fractions, n_orient, params, n_folds, rng, n_jobs):
+def _sensor_folds(n_channels, n_folds, rng=None):
+    """Held-out channel sets: channel ``k`` of the order goes to fold ``k % n_folds``.
+
+    Without ``rng`` the order is the channels' own (deterministic, like an
+    unshuffled :class:`~sklearn.model_selection.KFold`, but interleaved so that
+    every fold holds out channels spread over the whole montage rather than
+    one patch of neighbouring electrodes); with ``rng`` a random permutation.
+    """
+    if not 2 <= n_folds <= n_channels:
+        raise ValueError(
+            f"cv must be between 2 and the number of channels ({n_channels}); got "
+            f"{n_folds}."
+        )
+    order = np.arange(n_channels) if rng is None else rng.permutation(n_channels)
+    return [np.sort(order[k::n_folds]) for k in range(n_folds)]
+
+
+def _cv_scores(
+    solver, gain, data, fractions, n_orient, params, n_folds, rng, n_jobs, verbose=None
+):
     """Scores of each alpha on each fold of held-out sensors.
 
     Returns
@@ -122,24 +141,26 @@ def _cv_scores(solver, gain, data, fractions, n_orient, params, n_folds, rng, n_
     """
     from joblib import Parallel, delayed
 
+    from ..utils import progress_bar
+
     n_channels = gain.shape[0]
-    if not 2 <= n_folds <= n_channels:
-        raise ValueError(
-            f"cv must be between 2 and the number of channels ({n_channels}); got "
-            f"{n_folds}."
-        )
-    order = rng.permutation(n_channels)
-    folds = np.array_split(order, n_folds)
+    all_channels = np.arange(n_channels)
     jobs = []
-    for test in folds:
-        train = np.setdiff1d(order, test)
+    for test in _sensor_folds(n_channels, n_folds, rng):
+        train = np.setdiff1d(all_channels, test)
         jobs.append(
             delayed(_fold_path)(
-                solver, gain, data, train, np.sort(test), fractions, n_orient, params
+                solver, gain, data, train, test, fractions, n_orient, params
             )
         )
-    results = Parallel(n_jobs=n_jobs)(jobs)
-    return np.column_stack(results)
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    bar = progress_bar(
+        results,
+        total=len(jobs),
+        desc=f"alpha path ({len(fractions)} alphas) x CV folds",
+        verbose=verbose,
+    )
+    return np.column_stack(list(bar))
 
 
 def _select_one_se(fractions, scores):

@@ -106,7 +106,10 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     max_iter : int
         Maximum total number of coordinate-descent epochs of one solve.
     %(random_state)s
-        Used for the sensor folds of ``alpha='auto'`` and the probe of SURE.
+        Shuffles the sensor folds of ``alpha='auto'`` and draws the probe of
+        SURE. None (default): deterministic folds (channel ``k`` held out in
+        fold ``k % cv``, so each fold spans the montage) and a fixed probe, so
+        that two fits of the same data choose the same alpha.
     %(n_jobs)s
         Folds of ``alpha='auto'`` run in parallel.
     %(verbose)s
@@ -261,6 +264,20 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             )
         elif self.solver == "mne" and not self.alpha > 0:
             raise ValueError(f"alpha (lambda2) must be positive, got {self.alpha}.")
+        if self.alphas is not None:
+            alphas = np.asarray(self.alphas, dtype=float).ravel()
+            if alphas.size == 0 or not np.all(np.isfinite(alphas)):
+                raise ValueError(
+                    f"alphas must be None or a non-empty list of finite values; got "
+                    f"{self.alphas!r}. Pass e.g. alphas=np.geomspace(0.9, 0.1, 10)."
+                )
+            if self.solver != "mne" and not np.all((alphas > 0) & (alphas <= 1)):
+                raise ValueError(
+                    f"alphas must lie in (0, 1] (fractions of alpha_max; 1 gives an "
+                    f"empty model); got {self.alphas!r}."
+                )
+            if self.solver == "mne" and not np.all(alphas > 0):
+                raise ValueError(f"alphas (lambda2) must be positive; got {alphas}.")
         for name, low in (("n_reweightings", 1), ("cv", 2), ("max_iter", 1)):
             value = getattr(self, name)
             if not isinstance(value, Integral) or value < low:
@@ -385,9 +402,14 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
 
     def _fit(self, X):
         self._check_params()
-        rng = check_random_state(self.random_state)
+        # None: deterministic folds and SURE probe, so that two fits agree.
+        rng = (
+            None if self.random_state is None else check_random_state(self.random_state)
+        )
         model = _read_forward(self.forward)
         data, info, nave, names, kind = self._read_data(X, model, reset=True)
+        if kind != "array" and model.fwd is not None:
+            _check_montage(X.info, model.fwd)
         problem = _prepare_problem(
             model,
             info,
@@ -406,6 +428,9 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                 "X is all zeros (after whitening and the average reference): there "
                 "is nothing to localize."
             )
+        if problem.unit_noise:
+            _check_units(white, nave)
+        _check_offset(white)
         if kind == "Evoked":
             self.tmin_, self.tstep_ = X.times[0], 1.0 / X.info["sfreq"]
         elif kind == "Epochs":
@@ -442,8 +467,10 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                     self.cv,
                     rng,
                     self.n_jobs,
+                    self.verbose,
                 )
                 best = _select_one_se(fractions, scores)
+                _warn_scores(scores)
             else:
                 # SURE needs unit noise: the whitened average has variance 1/nave.
                 sure = _sure_scores(
@@ -453,13 +480,25 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                     fractions,
                     n_orient,
                     params,
-                    rng,
+                    np.random.default_rng(0) if rng is None else rng,
                 )
                 scores = (-sure / float(nave * np.sum(white**2)))[:, None]
                 best = int(np.argmin(sure))
             self.alphas_, self.cv_scores_ = fractions, scores
             alpha = float(fractions[best])
             logger.info("alpha=%s chose %.4g", self.alpha, alpha)
+            if len(fractions) > 1 and best in (0, len(fractions) - 1):
+                side = "largest" if best == 0 else "smallest"
+                warnings.warn(
+                    f"alpha={self.alpha!r} chose {alpha:.3g}, the {side} value of "
+                    f"the alphas grid {np.round(fractions, 3).tolist()}: the best "
+                    "alpha may lie outside it. Extend the grid (alphas=...) on that "
+                    "side; if the choice stays at the largest alpha, the data may "
+                    "be mostly noise (check the baseline, the time window and the "
+                    "noise covariance).",
+                    UserWarning,
+                    stacklevel=3,
+                )
         else:
             alpha = float(self.alpha)
         X_w, alpha_abs, gap, n_iter = _solve(
@@ -649,50 +688,138 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             klass = mne.VolVectorSourceEstimate if vector else mne.VolSourceEstimate
         return klass(data, vertices, **kw)
 
-    def to_dipoles(self):
+    def to_dipoles(
+        self, refine=False, *, bem=None, trans=None, max_move=0.03, merge_distance=None
+    ):
         """Return the fitted sources as MNE dipoles, one per active source.
+
+        Parameters
+        ----------
+        refine : bool
+            False: the dipoles sit on their grid points, with the fitted
+            currents. True: sub-grid refinement; the positions of all active
+            sources are fitted jointly in continuous space (inside the inner
+            skull, at most ``max_move`` from their grid points), each a free
+            dipole whose moment at every time sample is the least-squares fit
+            of the whitened data, with the gain computed from ``bem`` as
+            :func:`mne.fit_dipole` computes it. Active sources within
+            ``merge_distance`` of a stronger one (a focal source shared by
+            neighbouring grid points) are merged into one dipole first. Needs
+            an MNE forward.
+        bem : path-like | mne.bem.ConductorModel | None
+            The BEM solution (``-bem-sol.fif``) or sphere model
+            (:func:`mne.make_sphere_model`) the forward was computed with;
+            required when ``refine=True``.
+        trans : path-like | mne.transforms.Transform | None
+            Head<->MRI transform; None uses the forward's.
+        max_move : float
+            Largest distance (metres) a refined dipole may move from its grid
+            point.
+        merge_distance : float | None
+            Distance (metres) under which active sources are merged before
+            refinement; None: 1.5 times the grid step of the source space.
 
         Returns
         -------
         dipoles : list of mne.Dipole
-            Position (fixed), amplitude and orientation over time, and the
-            goodness of fit (%% of whitened data explained by that source).
+            One per active source (per group of merged sources when refined,
+            strongest first), in the forward's (head) coordinates: position
+            (fixed over time), amplitude and orientation at every time
+            sample, and the goodness of fit (%%), split among the dipoles as
+            MNE's sparse solvers split it: the per-dipole values add up to the
+            explained variance of the whitened data at each time sample.
         """
         import mne
 
         check_is_fitted(self)
-        fwd = self._mne_forward("to_dipoles") if self._problem.kind == "mne" else None
         problem = self._problem
+        active = np.flatnonzero(self.active_set_)
         n_times = self.coef_.shape[1]
         times = self.tmin_ + self.tstep_ * np.arange(n_times)
-        blocks = self.coef_.reshape(-1, self.n_orient_, n_times)
-        amplitude = self._amplitudes()
-        nn = problem.model.source_nn if fwd is None else fwd["source_nn"]
         white = self._white
-        total = np.maximum(np.sum(white**2, axis=0), 1e-300)
-        dipoles = []
-        for g in np.flatnonzero(self.active_set_):
-            if self.n_orient_ == 3:
-                ori = (blocks[g] / np.maximum(amplitude[g], 1e-300)).T
-                ori = ori @ nn[3 * g : 3 * g + 3]
-            else:
-                ori = np.tile(nn[g], (n_times, 1)) * np.sign(blocks[g, 0])[:, None]
-            cols = slice(g * self.n_orient_, (g + 1) * self.n_orient_)
-            part = problem.gain[:, cols] @ (
-                self.coef_[cols] / problem.source_weighting[cols, None]
+        if refine:
+            fwd = self._mne_forward("to_dipoles(refine=True)")
+            if bem is None:
+                raise ValueError(
+                    "to_dipoles(refine=True) needs bem=: the BEM solution "
+                    "(-bem-sol.fif) or the sphere model the forward was made with."
+                )
+            positions, white_gain, moments, active = self._refine(
+                fwd, bem, trans, max_move, merge_distance, active
             )
-            gof = 100.0 * (1.0 - np.sum((white - part) ** 2, axis=0) / total)
+            oris = np.tile(np.eye(3), (len(active), 1))
+        else:
+            positions = self.source_rr_[active]
+            cols = self._active_columns()
+            white_gain = problem.gain[:, cols]
+            # In the solver's weighted units, as the gain.
+            moments = self.coef_[cols] / problem.source_weighting[cols, None]
+            if problem.kind == "mne":
+                oris = np.asarray(problem.fwd["source_nn"])[cols]
+            else:
+                oris = problem.model.source_nn[cols]
+        n_orient = self.n_orient_ if not refine else 3
+        gof = _split_gof(white, moments, white_gain, n_orient)
+        if refine:
+            currents = moments
+        else:
+            currents = self.coef_[self._active_columns()]
+        blocks = currents.reshape(-1, n_orient, n_times)
+        dipoles = []
+        for k, g in enumerate(active):
+            if n_orient == 3:
+                vec = np.einsum("ot,oj->tj", blocks[k], oris[3 * k : 3 * k + 3])
+                amp = np.linalg.norm(vec, axis=1)
+                ori = vec / np.maximum(amp, 1e-300)[:, None]
+            else:
+                amp = blocks[k, 0]
+                ori = np.tile(oris[k], (n_times, 1))
             dipoles.append(
                 mne.Dipole(
                     times,
-                    np.tile(self.source_rr_[g], (n_times, 1)),
-                    amplitude[g],
+                    np.tile(positions[k], (n_times, 1)),
+                    amp,
                     ori,
-                    gof,
-                    name=f"source {g}",
+                    gof[k],
+                    name=f"source {g}" + (" (refined)" if refine else ""),
                 )
             )
         return dipoles
+
+    def _refine(self, fwd, bem, trans, max_move, merge_distance, active):
+        """Refined positions, whitened gain, moments and grid index of dipoles."""
+        from ._refine import (
+            _FieldComputer,
+            _grid_step,
+            _merge_neighbours,
+            _moments,
+            _refine_positions,
+        )
+
+        problem = self._problem
+        if trans is None:
+            trans = fwd["mri_head_t"]
+        if merge_distance is None:
+            merge_distance = 1.5 * _grid_step(self.source_rr_)
+        field = _FieldComputer(problem.info, bem, trans, problem.whitener)
+        cols = self._active_columns()
+        # Strength of a source: the power of its whitened field.
+        blocks = (self.coef_[cols] / problem.source_weighting[cols, None]).reshape(
+            -1, self.n_orient_, self.coef_.shape[1]
+        )
+        gains = problem.gain[:, cols].reshape(problem.gain.shape[0], -1, self.n_orient_)
+        power = np.sum(np.einsum("cso,sot->sct", gains, blocks) ** 2, axis=(1, 2))
+        kept, _ = _merge_neighbours(self.source_rr_[active], power, merge_distance)
+        active = active[kept]
+        start = self.source_rr_[active]
+        logger.info(
+            "Refining %d dipole position(s) off the grid (%d active sources)",
+            len(active),
+            int(cols.sum()) // self.n_orient_,
+        )
+        positions = _refine_positions(field, self._white, start, max_move=max_move)
+        gain = field.gain(positions)
+        return positions, gain, _moments(gain, self._white), active
 
     def _amplitudes(self):
         blocks = self.coef_.reshape(-1, self.n_orient_, self.coef_.shape[1])
@@ -708,6 +835,113 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                 "source_rr_ instead."
             )
         return self._problem.fwd
+
+
+def _split_gof(data, X, gain, n_orient):
+    """Goodness of fit (%) of each source, as MNE's sparse solvers split it.
+
+    The explained variance at each time sample is shared among the sources
+    through an orthonormal basis of the active gain (Hämäläinen's projection
+    approach, ``mne.inverse_sparse`` ``_split_gof``): the per-source values
+    add up to ``100 * (1 - ||residual||^2 / ||data||^2)``.
+
+    Returns
+    -------
+    gof : array, shape (n_sources, n_times)
+    """
+    norm = np.sum(data**2, axis=0, keepdims=True)
+    norm[norm == 0] = np.inf
+    residual = data - gain @ X
+    if gain.shape[1] == 0:
+        return np.zeros((0, data.shape[1]))
+    basis, sing, _ = np.linalg.svd(gain, full_matrices=False)
+    basis = basis[:, sing >= sing[0] * 1e-6]
+    fit_orth = basis.T @ data
+    res_orth = basis.T @ residual
+    weights = (basis.T @ gain)[:, :, np.newaxis] * X
+    w_norm = np.linalg.norm(weights, axis=1, keepdims=True)
+    w_norm[w_norm == 0] = 1.0
+    weights /= w_norm
+    fit_back = np.linalg.norm(fit_orth[:, np.newaxis] * weights, axis=0) ** 2
+    res_back = np.linalg.norm(res_orth[:, np.newaxis] * weights, axis=0) ** 2
+    gof = 100.0 * (fit_back - res_back) / norm
+    return gof.reshape(-1, n_orient, data.shape[1]).sum(axis=1)
+
+
+def _warn_scores(scores):
+    """Warn when no alpha predicts the held-out sensors better than zero."""
+    mean = scores.mean(axis=1)
+    if np.max(mean) <= 0:
+        warnings.warn(
+            "Every alpha has a held-out-sensor score <= 0 (best "
+            f"{np.max(mean):.3g}): no sparse model predicts left-out channels "
+            "better than predicting zero, so the sources found are not supported "
+            "by the data. Check the baseline correction, the time window (crop to "
+            "the response) and the noise covariance, or average more trials.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _check_units(white, nave):
+    """Raise when whitened data are far off the noise covariance's scale."""
+    # Whitened averages have noise of variance 1 / nave per channel; real
+    # responses are a few to a few hundred times that.
+    rms = float(np.sqrt(np.mean(white**2) * nave))
+    if not 1e-4 < rms < 1e4:
+        raise ValueError(
+            f"X is {rms:.3g} times the noise level after whitening: the data and "
+            "the noise covariance are in different units (e.g. data in microvolts, "
+            "covariance in volts^2, a factor 1e6). Give both in SI units (V, T), as "
+            "MNE objects are, or pass the covariance of these data."
+        )
+
+
+def _check_offset(white):
+    """Warn when a per-channel offset or linear drift dominates the data."""
+    n_times = white.shape[1]
+    if n_times < 3:
+        return
+    ramp = np.linspace(-1.0, 1.0, n_times)
+    mean = white.mean(axis=1, keepdims=True)
+    slope = (white - mean) @ ramp / (ramp @ ramp)
+    trend = mean + slope[:, None] * ramp
+    ratio = float(np.sum(trend**2)) / max(float(np.sum((white - trend) ** 2)), 1e-300)
+    if ratio > 10.0:
+        warnings.warn(
+            f"X carries a DC offset or linear drift {ratio:.0f} times larger (in "
+            "power) than the rest of the response: the sparse solver would "
+            "localize the offset. Baseline-correct the data and fit the response "
+            "window, e.g. evoked.apply_baseline((None, 0)).crop(0.05, 0.15).",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _check_montage(info, fwd, tol=0.01):
+    """Raise when the data's electrodes sit elsewhere than the forward's."""
+    import mne
+
+    fwd_chs = {ch["ch_name"]: ch for ch in fwd["info"]["chs"]}
+    worst, name = 0.0, None
+    for ch in info["chs"]:
+        if ch["kind"] != mne.io.constants.FIFF.FIFFV_EEG_CH:
+            continue
+        other = fwd_chs.get(ch["ch_name"])
+        pos = np.asarray(ch["loc"][:3])
+        if other is None or not np.all(np.isfinite(pos)) or not np.any(pos):
+            continue
+        dist = float(np.linalg.norm(pos - np.asarray(other["loc"][:3])))
+        if dist > worst:
+            worst, name = dist, ch["ch_name"]
+    if worst > tol:
+        raise ValueError(
+            f"The electrode positions of X differ from the forward model's (by "
+            f"{worst * 1e3:.0f} mm at {name}): the forward was computed for another "
+            "montage. Compute the forward for these data, e.g. "
+            "mne.make_forward_solution(evoked.info, trans, src, bem), or set the "
+            "montage the forward was made with."
+        )
 
 
 def _check_finite(data):

@@ -138,6 +138,12 @@ def _forward_from_dict(forward):
         )
     if not np.all(np.isfinite(gain)):
         raise ValueError("forward['gain'] contains NaN or infinite values.")
+    if np.abs(source_rr).max(initial=0.0) > 1.0:
+        raise ValueError(
+            "forward['source_rr'] has positions up to "
+            f"{np.abs(source_rr).max():.3g} from the origin: it must be in metres "
+            "(a head is about 0.1 m across), not millimetres. Divide it by 1000."
+        )
     n_sources = source_rr.shape[0]
     n_orient = forward.get("n_orient", gain.shape[1] // max(n_sources, 1))
     if n_orient not in (1, 3) or gain.shape[1] != n_sources * n_orient:
