@@ -60,3 +60,26 @@ def test_demo_section_prints_recovered_truth(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "planted rank 3, chosen per subject [3, 3, 3, 3, 3, 3, 3, 3]" in out
     assert "vMF mixture" in out
+
+
+def test_panel_command_with_nan_sex_letters_and_a_nan_sample(tmp_path, capsys):
+    sim = make_eeg_panel(
+        n_subjects=6,
+        n_sessions=3,
+        n_channels=6,
+        n_samples=6000,
+        sfreq=100.0,
+        out=tmp_path / "eeg.npy",
+        random_state=1,
+    )
+    sim.data[1, 0, 2, 10] = np.nan
+    sim.data.flush()
+    meta = sim.meta.assign(sex=["M", "M", "", "M", "F", "F"])
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    out = tmp_path / "summary.csv"
+    args = ["panel", str(tmp_path / "eeg.npy"), "--meta", str(tmp_path / "meta.csv")]
+    args += ["--out", str(out), "--sfreq", "100", "--session-hours", "10", "15", "10"]
+    assert main(args) == 0
+    assert "1 recording(s) have NaN samples" in capsys.readouterr().out
+    summary = pd.read_csv(out)
+    assert len(summary) == 6 and np.isfinite(summary["covariate_r2"]).all()

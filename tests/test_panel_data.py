@@ -50,8 +50,15 @@ def test_load_panel_npy_memory_maps_and_flags_missing_recordings(tmp_path):
     sim.meta.to_csv(tmp_path / "meta.csv", index=False)
     panel = load_panel_npy(path, meta=tmp_path / "meta.csv")
     assert isinstance(panel.data, np.memmap)
-    assert panel.valid.tolist() == [[True, True], [False, True], [True, False]]
-    assert panel.invalid_reason["reason"].tolist() == ["all zero", "nan"]
+    # One NaN sample does not invalidate a recording; an all-NaN one does.
+    assert panel.valid.tolist() == [[True, True], [False, True], [True, True]]
+    assert panel.invalid_reason["reason"].tolist() == ["all zero"]
+    assert panel.n_nan[2, 1] == 1 and panel.n_nan.sum() == 1
+    data[0, 1] = np.nan
+    np.save(path, data)
+    panel = load_panel_npy(path, meta=tmp_path / "meta.csv")
+    assert panel.valid.tolist() == [[True, False], [False, True], [True, True]]
+    assert panel.invalid_reason["reason"].tolist() == ["all nan", "all zero"]
     assert panel.meta["subject"].tolist() == ["S00", "S01", "S02"]
     with pytest.raises(ValueError, match="one metadata row per subject"):
         load_panel_npy(path, meta=sim.meta.iloc[:2])
@@ -91,7 +98,8 @@ def test_eeg_panel_simulator_plants_rank_and_afternoon_effect(tmp_path):
         panel, sfreq=250.0, session_hours=[10, 15, 10, 15], n_states=3, random_state=0
     )
     assert model_s.states_.means_.shape == (3, 12)
-    assert list(model_s.feature_names_in_) == ["afternoon", "state0", "state1"]
+    names = ["afternoon", "state0", "state1", "sex", "age"]
+    assert list(model_s.feature_names_in_) == names
     assert len(summary) == 3
     # SE of each channel's effect is ~0.03 (factor variance over 1440 windows).
     assert_allclose(model.coef_[:, 0], sim.afternoon_effect, atol=0.12)

@@ -338,9 +338,10 @@ def make_eeg_panel(
 def load_panel_npy(path, meta=None, *, mmap_mode="r"):
     """Load a ``(subjects, sessions, channels, samples)`` tensor memory-mapped.
 
-    Recordings that are all zero or contain NaN are flagged (the original
-    data store missing recordings that way) and never read again by the
-    feature extraction.
+    Recordings that are all zero or all NaN are flagged (the original data
+    store missing recordings that way) and never read again by the feature
+    extraction. Recordings with some NaN samples stay valid (the feature
+    extraction skips those samples); their count is in ``n_nan``.
 
     Parameters
     ----------
@@ -357,7 +358,8 @@ def load_panel_npy(path, meta=None, *, mmap_mode="r"):
     panel : Bunch
         ``data`` (memory map), ``meta`` (DataFrame), ``valid`` (bool array,
         shape (subjects, sessions)), ``invalid_reason`` (DataFrame of the
-        flagged recordings).
+        flagged recordings), ``n_nan`` (int array, shape (subjects,
+        sessions): NaN samples per recording).
     """
     check_type(path, "path-like", "path")
     path = Path(path)
@@ -380,22 +382,24 @@ def load_panel_npy(path, meta=None, *, mmap_mode="r"):
             "give one metadata row per subject, in tensor order."
         )
     valid = np.ones((n_subjects, n_sessions), dtype=bool)
+    n_nan = np.zeros((n_subjects, n_sessions), dtype=np.int64)
     reasons = []
     for s in range(n_subjects):
         for k in range(n_sessions):
             rec = data[s, k]
-            has_nan = False
             all_zero = True
             for start in range(0, rec.shape[-1], 65536):
                 chunk = np.asarray(rec[:, start : start + 65536])
-                has_nan |= bool(np.isnan(chunk).any())
-                all_zero &= not bool(np.any(chunk))
-            if has_nan or all_zero:
+                nan = np.isnan(chunk)
+                n_nan[s, k] += int(nan.sum())
+                all_zero &= not bool(np.any(np.where(nan, 0, chunk)))
+            if n_nan[s, k] == rec.size or all_zero:
                 valid[s, k] = False
-                reasons.append((s, k, "nan" if has_nan else "all zero"))
+                reasons.append((s, k, "all nan" if n_nan[s, k] else "all zero"))
     return Bunch(
         data=data,
         meta=meta.reset_index(drop=True),
         valid=valid,
         invalid_reason=pd.DataFrame(reasons, columns=["subject", "session", "reason"]),
+        n_nan=n_nan,
     )

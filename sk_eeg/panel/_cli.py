@@ -62,6 +62,11 @@ def _run(args):
     ]
     if len(panel.invalid_reason):
         print("Skipped recordings:\n" + panel.invalid_reason.to_string(index=False))
+    if panel.n_nan.any():
+        print(
+            f"{int((panel.n_nan > 0).sum())} recording(s) have NaN samples "
+            f"({int(panel.n_nan.sum())} in all): skipped within their windows."
+        )
     model = IFEPanelRegressor(
         factor_criterion=args.criterion, max_factors=args.max_factors
     )

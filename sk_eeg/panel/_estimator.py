@@ -371,7 +371,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}.")
 
-    def _validate_xy(self, X, y, reset):
+    def _validate_xy(self, X, y, reset, empty_x_ok=False):
         X, y = validate_data(
             self,
             X,
@@ -413,7 +413,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
                 "drop those channels."
             )
         empty_x = np.isnan(X).all(0)
-        if empty_x.any():
+        if empty_x.any() and not empty_x_ok:
             raise ValueError(
                 f"X column(s) {np.flatnonzero(empty_x)[:10]} are entirely missing; "
                 "drop them."
@@ -556,14 +556,23 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         The estimate depends on the data only through per-subject Gram
         matrices, so fitting block by block (e.g. one recording of a
         memory-mapped tensor at a time) gives exactly the estimate of
-        :meth:`fit` on all blocks, in memory independent of their number.
-        With ``factor_criterion='cv'`` each call's samples of a subject form
-        one time block (fold ``call index % n_folds``).
+        :meth:`fit` on all blocks, in memory independent of their number and
+        whatever the order of the subjects. With ``factor_criterion='cv'``
+        each call's samples of a subject form one time block (fold ``call
+        index % n_folds``).
+
+        A subject-level column (e.g. sex) may be NaN for all of a subject's
+        samples: its value is then imputed by the EM of the between-subject
+        regression. Subject-level effects that the subjects seen so far
+        cannot identify are 0 until enough subjects have arrived (logged, not
+        warned, since later calls may identify them).
 
         Parameters
         ----------
         X : array-like or DataFrame, shape (n_samples, n_features)
-            Covariates (no missing values: use :meth:`fit` for EM).
+            Covariates: no missing values except subject-level columns
+            missing for a whole subject (use :meth:`fit` for the EM of
+            time-varying covariates).
         y : array-like, shape (n_samples,) or (n_samples, n_channels)
             Responses (no missing values).
         groups : array-like, shape (n_samples,) | None
@@ -574,6 +583,13 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         self : IFEPanelRegressor
             The updated estimator.
         """
+        self._accumulate(X, y, groups)
+        with use_log_level(self.verbose):
+            self._finish_stream(strict=False)
+        return self
+
+    def _accumulate(self, X, y, groups):
+        """Add one block to the streamed moments (no refit)."""
         self._check_params()
         if self.robust is not None:
             raise ValueError(
@@ -581,14 +597,15 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
                 "several passes over the data (use fit)."
             )
         first = not hasattr(self, "_stream")
-        X, y, Y = self._validate_xy(X, y, reset=first)
-        if np.isnan(X).any() or np.isnan(Y).any():
+        X, y, Y = self._validate_xy(X, y, reset=first, empty_x_ok=True)
+        if np.isnan(Y).any():
             raise ValueError(
-                "partial_fit needs complete X and y; missing values need the EM of fit."
+                "partial_fit needs complete y; drop the rows with NaN or use the "
+                "EM of fit."
             )
         n_folds = self.n_folds if self.factor_criterion == "cv" else 1
         if first:
-            self._stream = {"labels": [], "calls": [], "mom": None}
+            self._stream = {"labels": [], "calls": [], "mom": None, "missing": set()}
         elif Y.shape[1] != self._stream["mom"]["sy"].shape[1]:
             raise ValueError(
                 f"y has {Y.shape[1]} channels; earlier calls had "
@@ -600,14 +617,28 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         )
         index = {label: i for i, label in enumerate(stream["labels"])}
         cells = np.empty(Y.shape[0], dtype=np.intp)
+        miss = np.isnan(X)
+        if miss.any():
+            X = np.where(miss, 0.0, X)
         for j, label in enumerate(local_labels.tolist()):
             if label not in index:
                 index[label] = len(stream["labels"])
                 stream["labels"].append(label)
                 stream["calls"].append(0)
             g = index[label]
-            cells[local_codes == j] = g * n_folds + stream["calls"][g] % n_folds
+            rows = local_codes == j
+            cells[rows] = g * n_folds + stream["calls"][g] % n_folds
             stream["calls"][g] += 1
+            if miss.any():
+                lost = miss[rows]
+                whole = lost.all(0)
+                if (lost.any(0) & ~whole).any():
+                    raise ValueError(
+                        "partial_fit needs complete X, except subject-level "
+                        "columns missing for all samples of a subject; the EM of "
+                        "fit handles other missing covariates."
+                    )
+                stream["missing"].update((g, c) for c in np.flatnonzero(whole))
         n_groups = len(stream["labels"])
         new = _accumulate_moments(
             Y, X, cells, n_groups * n_folds, None, self.chunk_size
@@ -616,12 +647,18 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             for key, val in stream["mom"].items():
                 new[key][: val.shape[0]] += val
         stream["mom"] = new
-        with use_log_level(self.verbose):
-            self._finish_from_moments(new, n_groups, n_folds)
         self._y_1d = y.ndim == 1
         return self
 
-    def _finish_from_moments(self, mom_cells, n_groups, n_folds):
+    def _finish_stream(self, strict=True):
+        """Refit from the streamed moments (``strict``: warn, do not log)."""
+        n_folds = self.n_folds if self.factor_criterion == "cv" else 1
+        self._finish_from_moments(
+            self._stream["mom"], len(self._stream["labels"]), n_folds, strict
+        )
+        return self
+
+    def _finish_from_moments(self, mom_cells, n_groups, n_folds, strict=False):
         cell_group = np.repeat(np.arange(n_groups), n_folds)
         mom = _sum_cells(mom_cells, cell_group, n_groups)
         w = np.maximum(mom["w"], 1e-300)
@@ -629,6 +666,17 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         within = np.diagonal(mom["sxx"], axis1=1, axis2=2) - w[:, None] * xbar**2
         total = within.sum(0) + np.sum(w[:, None] * (xbar - xbar.mean(0)) ** 2, 0)
         subject_level = np.all(within <= 1e-10 * np.maximum(total, 1e-300), axis=0)
+        table = xbar.copy()
+        for g, c in self._stream["missing"]:
+            table[g, c] = np.nan
+        bad = [c for _, c in self._stream["missing"] if not subject_level[c]]
+        if bad:
+            names = _column_names(self, subject_level.size)
+            raise ValueError(
+                f"X column(s) {sorted({names[c] for c in bad})} are missing for "
+                "whole calls of some subjects but vary within subjects: only "
+                "subject-level columns may be missing in partial_fit (use fit)."
+            )
         keep = ~subject_level
         sub = dict(mom_cells)
         sub["sx"] = mom_cells["sx"][:, keep]
@@ -641,9 +689,9 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             state,
             np.asarray(self._stream["labels"]),
             subject_level,
-            xbar[:, subject_level],
+            table[:, subject_level],
             names,
-            strict=False,
+            strict=strict,
         )
         n_total = w.sum()
         x_mean = mom["sx"][:, keep].sum(0) / n_total

@@ -1,5 +1,7 @@
 """Covariate and response features for the panel model."""
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -154,7 +156,9 @@ def log_power_features(
     Returns
     -------
     log_power : array, shape (n_windows, n_channels)
-        ``log(power + eps_rel * scale)``.
+        ``log(power + eps_rel * scale)``. NaN samples are skipped by the
+        broadband mean square; a window is NaN when none of its samples is
+        observed (or, with ``band``, when any is missing).
     """
     n_channels, n_samples = recording.shape
     win = int(round(window * sfreq))
@@ -178,10 +182,13 @@ def log_power_features(
         seg = np.asarray(recording[:, start * win : stop * win], dtype=np.float64)
         seg = seg.reshape(n_channels, stop - start, win)
         if band is None:
-            power[start:stop] = np.mean(seg**2, axis=2).T
+            with warnings.catch_warnings():
+                # A window without any observed sample has no power (NaN).
+                warnings.simplefilter("ignore", RuntimeWarning)
+                power[start:stop] = np.nanmean(seg**2, axis=2).T
         else:
             spec = np.abs(np.fft.rfft(seg - seg.mean(2, keepdims=True), axis=2)) ** 2
             power[start:stop] = spec[:, :, keep].sum(2).T * 2 / win**2
     if scale is None:
-        scale = float(np.median(power))
+        scale = float(np.nanmedian(power))
     return np.log(power + eps_rel * max(scale, np.finfo(float).tiny))

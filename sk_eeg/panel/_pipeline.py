@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ..utils import check_random_state, logger, progress_bar
+from ..utils import check_random_state, logger, progress_bar, use_log_level
 from ._estimator import IFEPanelRegressor
 from ._evaluation import evaluate_heldout
 from ._features import log_power_features
@@ -16,39 +16,82 @@ def _directions(log_power):
     return log_power - log_power.mean(1, keepdims=True)
 
 
-def _session_covariates(n_rows, hour, subject_row, subject_columns, states=None):
+def _lagged_states(states, log_power):
+    """State posteriors of the *previous* window (causal covariates).
+
+    Row ``w`` holds the posterior of window ``w - 1`` (the mixture weights
+    for the first window and after a window with missing power), so the
+    covariates of a window never depend on that window's own EEG.
+    """
+    post = np.tile(states.weights_, (len(log_power), 1))
+    ok = np.flatnonzero(~np.isnan(log_power).any(1))
+    post[ok] = states.predict_proba(_directions(log_power[ok]))
+    return np.vstack([states.weights_[None], post[:-1]])
+
+
+_SEX_CODES = {"f": 0.0, "female": 0.0, "w": 0.0, "m": 1.0, "male": 1.0}
+
+
+def _code_subject_columns(meta, subject_columns):
+    """Numeric subject-level columns of ``meta`` (NaN where missing).
+
+    Numeric columns are used as they are; a ``sex`` column coded with
+    letters (``M``/``F``, ``male``/``female``, any case) becomes 1 for male
+    and 0 for female. Any other non-numeric value raises.
+    """
+    coded = pd.DataFrame(index=meta.index)
+    for col in subject_columns:
+        if col not in meta.columns:
+            continue
+        raw = meta[col]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = raw.notna() & values.isna()
+        if bad.any() and col == "sex":
+            text = raw.astype(str).str.strip().str.lower()
+            mapped = text.map(_SEX_CODES)
+            values = values.where(~bad, mapped)
+            bad = raw.notna() & values.isna()
+        if bad.any():
+            raise ValueError(
+                f"meta column {col!r} has non-numeric values "
+                f"{sorted(set(raw[bad].astype(str)))[:5]}; code it as numbers "
+                "(sex may be M/F), or leave it out of subject_columns."
+            )
+        if values.isna().any():
+            logger.info(
+                "Subject column %r missing for subjects %s: imputed by EM.",
+                col,
+                meta.index[values.isna()].tolist(),
+            )
+        coded[col] = values.astype(float)
+    return coded
+
+
+def _recording_design(rec, sfreq, window, scale, hour, subject_row, states):
+    """Covariates and log-power responses of one recording.
+
+    Windows whose power is undefined (all their samples NaN, or a NaN
+    sample with ``band``) are dropped; other NaN samples are skipped by the
+    window's mean square.
+    """
+    y = log_power_features(rec, sfreq, window=window, scale=scale)
+    post = None if states is None else _lagged_states(states, y)
+    X = _session_covariates(len(y), hour, subject_row, post)
+    ok = ~np.isnan(y).any(1)
+    if not ok.all():
+        logger.info("Dropped %d windows without any observed sample.", (~ok).sum())
+    return X[ok].reset_index(drop=True), y[ok]
+
+
+def _session_covariates(n_rows, hour, subject_row, states=None):
     data = {"afternoon": np.full(n_rows, float(hour >= 12))}
     if states is not None:
         # Posteriors sum to one: the last is implied by the intercept.
         for j in range(states.shape[1] - 1):
             data[f"state{j}"] = states[:, j]
-    for col in subject_columns:
-        data[col] = np.full(n_rows, float(subject_row[col]))
+    for col, value in subject_row.items():
+        data[col] = np.full(n_rows, float(value))
     return pd.DataFrame(data)
-
-
-def _identifiable_subject_columns(meta, valid, subject_columns):
-    """Subject columns that vary across subjects and that enough subjects fit."""
-    have = valid.any(1)
-    columns = []
-    for col in subject_columns:
-        if col not in meta.columns:
-            continue
-        values = pd.to_numeric(meta[col], errors="coerce")[have]
-        if values.nunique() < 2:
-            logger.warning("Subject column %r does not vary: not used.", col)
-            continue
-        columns.append(col)
-    if columns and int(have.sum()) < len(columns) + 3:
-        logger.warning(
-            "Only %d subjects: subject-level columns %s are not used (their effects "
-            "need at least %d subjects).",
-            int(have.sum()),
-            columns,
-            len(columns) + 3,
-        )
-        return []
-    return columns
 
 
 def fit_panel_tensor(
@@ -69,15 +112,26 @@ def fit_panel_tensor(
     Every valid recording except ``test_session`` is turned into windowed log
     power (``log_power_features``) and streamed into
     :meth:`IFEPanelRegressor.partial_fit`, one recording at a time, so memory
-    does not grow with the number of recordings. Covariates: an afternoon
+    does not grow with the number of recordings; the between-subject
+    regression of the subject-level columns (with its EM for missing values)
+    runs once, after all recordings, so the order of the subjects does not
+    matter. Covariates: an afternoon
     indicator from ``session_hours`` (with two clock times per subject,
     ``sin``/``cos`` of the clock carry one contrast) and the subject-level
     columns of ``panel.meta`` (estimated across subjects) and, with
     ``n_states > 0``, the posteriors of an axial
     :class:`VonMisesFisherMixture` of the windows' relative-power topographies,
-    fitted on the training recordings only (never on the held-out session).
-    Each subject's ``test_session`` is then scored with
-    :func:`evaluate_heldout`.
+    fitted on the training recordings only (never on the held-out session),
+    taken from the previous window (a causal lag of one window), so that no
+    covariate of a window depends on that window's own EEG. Each subject's
+    ``test_session`` is then scored with :func:`evaluate_heldout`.
+
+    Missing data: a NaN in a subject-level column (e.g. sex unknown) is
+    imputed by the EM of the between-subject regression; ``sex`` coded with
+    letters (``M``/``F``, ``male``/``female``) is coded 1 for male, 0 for
+    female; other non-numeric values raise. NaN samples of a recording are
+    skipped by the windows' mean square (a window is dropped only when none
+    of its samples is observed), so one NaN sample costs no recording.
 
     Parameters
     ----------
@@ -93,12 +147,14 @@ def fit_panel_tensor(
         Held-out session index.
     subject_columns : sequence of str
         Columns of ``panel.meta`` used as subject-level covariates (those
-        absent are skipped).
+        absent are skipped; effects that the subjects cannot identify are
+        set to 0 with a warning).
     n_states : int
-        Number of vMF spectral states (0: none). The states of a held-out
-        window are computed from that window's own EEG (with the mixture
-        fitted on training data): with states, ``covariate_r2`` describes the
-        session given its spectral states, it is not a forecast.
+        Number of vMF spectral states (0: none). The covariates of window
+        ``w`` are the state posteriors of window ``w - 1`` (the mixture
+        weights for the first window), in training and held-out sessions
+        alike: ``covariate_r2`` stays a one-window-ahead forecast that never
+        uses the window it predicts.
     estimator : IFEPanelRegressor | None
         Unfitted estimator to use; None uses the defaults.
     random_state : int | RandomState | None
@@ -150,8 +206,10 @@ def _fit_panel_tensor(
             "sessions; give one clock hour per session."
         )
     test_session = range(n_sessions)[test_session]
-    columns = _identifiable_subject_columns(meta, valid, subject_columns)
+    coded = _code_subject_columns(meta, subject_columns)
     model = IFEPanelRegressor() if estimator is None else estimator
+    if hasattr(model, "_stream"):
+        del model._stream
     scale = {}
     jobs = [
         (s, k)
@@ -163,7 +221,7 @@ def _fit_panel_tensor(
         if s not in scale:
             # Floor scale: median power of the subject's first training minute.
             head = np.asarray(data[s, k][:, : int(60 * sfreq)], dtype=np.float64)
-            scale[s] = float(np.median(head**2))
+            scale[s] = float(np.nanmedian(head**2))
     states = None
     if n_states > 0:
         rng = check_random_state(random_state)
@@ -171,27 +229,34 @@ def _fit_panel_tensor(
         sample = []
         for s, k in jobs:
             lp = log_power_features(data[s, k], sfreq, window=window, scale=scale[s])
+            lp = lp[~np.isnan(lp).any(1)]
             pick = rng.choice(len(lp), min(per_rec, len(lp)), replace=False)
             sample.append(_directions(lp[pick]))
         states = VonMisesFisherMixture(
             n_components=n_states, axial=True, random_state=rng
         ).fit(np.vstack(sample))
     for s, k in progress_bar(jobs, desc="panel recordings", verbose=verbose):
-        y = log_power_features(data[s, k], sfreq, window=window, scale=scale[s])
-        post = None if states is None else states.predict_proba(_directions(y))
-        X = _session_covariates(len(y), session_hours[k], meta.iloc[s], columns, post)
-        model.partial_fit(X, y, groups=np.full(len(y), s))
+        X, y = _recording_design(
+            data[s, k], sfreq, window, scale[s], session_hours[k], coded.iloc[s], states
+        )
+        model._accumulate(X, y, groups=np.full(len(y), s))
+    # The between-subject regression (and its EM) runs once, on all subjects.
+    with use_log_level(model.verbose):
+        model._finish_stream(strict=True)
     model.states_ = states
     rows = []
     for s in range(n_subjects):
         if not valid[s, test_session] or s not in scale:
             logger.warning("Subject %d: no valid held-out or training session.", s)
             continue
-        rec = data[s, test_session]
-        y = log_power_features(rec, sfreq, window=window, scale=scale[s])
-        post = None if states is None else states.predict_proba(_directions(y))
-        X = _session_covariates(
-            len(y), session_hours[test_session], meta.iloc[s], columns, post
+        X, y = _recording_design(
+            data[s, test_session],
+            sfreq,
+            window,
+            scale[s],
+            session_hours[test_session],
+            coded.iloc[s],
+            states,
         )
         pooled, _ = evaluate_heldout(model, X, y, np.full(len(y), s))
         row = pooled.iloc[0].to_dict()
