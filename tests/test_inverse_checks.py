@@ -1,0 +1,138 @@
+"""SparseSourceLocalizer: warnings and errors for data a user gets wrong."""
+
+import warnings
+
+import mne
+import numpy as np
+import pytest
+
+from sk_eeg.datasets import make_sparse_sources
+from sk_eeg.inverse import SparseSourceLocalizer
+
+SPACING = 20.0
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return make_sparse_sources(2, snr=8.0, spacing=SPACING, random_state=1)
+
+
+@pytest.mark.parametrize(
+    "alphas, match",
+    [
+        ([], "non-empty"),
+        ([0.5, 1.5], r"alphas must lie in \(0, 1\]"),
+        ([0.0], r"\(0, 1\]"),
+    ],
+)
+def test_bad_alpha_grids_are_rejected_by_name(sim, alphas, match):
+    est = SparseSourceLocalizer(sim.forward, sim.noise_cov, alphas=alphas)
+    with pytest.raises(ValueError, match=match):
+        est.fit(sim.evoked)
+
+
+def test_dc_offset_larger_than_the_response_warns_with_the_fix(sim):
+    evoked = sim.evoked.copy()
+    offset = (
+        20
+        * np.abs(evoked.data).max()
+        * np.random.default_rng(0).standard_normal((len(evoked.ch_names), 1))
+    )
+    evoked.data += offset
+    with pytest.warns(UserWarning, match=r"DC offset.*apply_baseline"):
+        SparseSourceLocalizer(sim.forward, sim.noise_cov, alpha=0.5, verbose=False).fit(
+            evoked
+        )
+    # the baseline-corrected response does not warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SparseSourceLocalizer(sim.forward, sim.noise_cov, alpha=0.5, verbose=False).fit(
+            sim.evoked
+        )
+
+
+def test_data_a_million_times_off_the_covariance_scale_is_rejected(sim):
+    evoked = sim.evoked.copy()
+    evoked.data *= 1e6  # microvolts against a covariance in volts^2
+    with pytest.raises(ValueError, match="different units"):
+        SparseSourceLocalizer(sim.forward, sim.noise_cov, alpha=0.5).fit(evoked)
+
+
+def test_source_positions_in_millimetres_are_rejected(sim):
+    forward = {
+        "gain": sim.forward["sol"]["data"],
+        "source_rr": sim.forward["source_rr"] * 1e3,
+    }
+    with pytest.raises(ValueError, match="metres"):
+        SparseSourceLocalizer(forward, alpha=0.5).fit(sim.X)
+
+
+def test_forward_from_another_montage_is_rejected(sim):
+    evoked = sim.evoked.copy()
+    montage = mne.channels.make_standard_montage("biosemi64")
+    pos = montage.get_positions()["ch_pos"]
+    # the same channel names on electrodes 90 degrees around the head
+    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    moved = mne.channels.make_dig_montage(
+        ch_pos={ch: rot @ xyz for ch, xyz in pos.items()},
+        nasion=montage.get_positions()["nasion"],
+        lpa=montage.get_positions()["lpa"],
+        rpa=montage.get_positions()["rpa"],
+        coord_frame="head",
+    )
+    evoked.set_montage(moved)
+    with pytest.raises(ValueError, match="another montage"):
+        SparseSourceLocalizer(sim.forward, sim.noise_cov, alpha=0.5).fit(evoked)
+
+
+def test_noise_only_data_warn_that_no_alpha_predicts_held_out_sensors(sim):
+    rng = np.random.default_rng(0)
+    noise = mne.EvokedArray(
+        sim.evoked.data.std() * 0.1 * rng.standard_normal(sim.evoked.data.shape),
+        sim.evoked.info,
+        verbose=False,
+    )
+    cov = mne.make_ad_hoc_cov(
+        sim.evoked.info, std=dict(eeg=sim.evoked.data.std() * 0.1)
+    )
+    with pytest.warns(UserWarning) as record:
+        est = SparseSourceLocalizer(
+            sim.forward, cov, alphas=[0.9, 0.7, 0.5], cv=3, verbose=False
+        ).fit(noise)
+    messages = " ".join(str(w.message) for w in record)
+    assert "held-out-sensor score <= 0" in messages
+    assert "largest value of the alphas grid" in messages
+    assert est.alpha_ == est.alphas_[0]
+
+
+def test_auto_alpha_is_deterministic_by_default(sim):
+    fits = [
+        SparseSourceLocalizer(
+            sim.forward, sim.noise_cov, alphas=[0.7, 0.5, 0.35, 0.25], verbose=False
+        ).fit(sim.evoked)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(fits[0].cv_scores_, fits[1].cv_scores_)
+    assert fits[0].alpha_ == fits[1].alpha_
+
+
+def test_folds_hold_out_every_channel_once_spread_over_the_montage():
+    from sk_eeg.inverse._alpha import _sensor_folds
+
+    folds = _sensor_folds(10, 3)
+    np.testing.assert_array_equal(np.sort(np.concatenate(folds)), np.arange(10))
+    np.testing.assert_array_equal(folds[0], [0, 3, 6, 9])
+    shuffled = _sensor_folds(10, 3, np.random.RandomState(0))
+    np.testing.assert_array_equal(np.sort(np.concatenate(shuffled)), np.arange(10))
+
+
+def test_progress_is_shown_by_default_and_silenced_by_verbose_false(sim, capsys):
+    kw = dict(alphas=[0.7, 0.4], cv=2)
+    SparseSourceLocalizer(sim.forward, sim.noise_cov, verbose=True, **kw).fit(
+        sim.evoked
+    )
+    assert "alpha path" in capsys.readouterr().err
+    SparseSourceLocalizer(sim.forward, sim.noise_cov, verbose=False, **kw).fit(
+        sim.evoked
+    )
+    assert "alpha path" not in capsys.readouterr().err
