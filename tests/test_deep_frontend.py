@@ -255,3 +255,73 @@ def test_gem_exponent_is_trainable():
     out.backward()
     assert pool.p.grad is not None and pool.p.grad.abs().item() > 0
     assert not any(p is pool.p for p in GeM(trainable=False).parameters())
+
+
+# ------------------------------------------- torch front end (on the device)
+@pytest.mark.parametrize("n_times", [300, 4000])
+@pytest.mark.parametrize("band", [(0.5, 20.0), (None, 30.0), (1.0, None)])
+def test_torch_fir_bandpass_equals_mne_filter_data(n_times, band):
+    mne = pytest.importorskip("mne")
+    from sk_eeg.deep._filters import design_bandpass
+    from sk_eeg.deep._frontend import FIRFilter
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, n_times)) * 30 + 10  # with an offset
+    h = design_bandpass(200.0, *band)
+    assert_allclose(h, mne.filter.create_filter(None, 200.0, *band, verbose=False))
+    with pytest.warns(RuntimeWarning) if n_times < len(h) else _no_warning():
+        ref = mne.filter.filter_data(
+            x.reshape(6, -1), 200.0, *band, verbose=False
+        ).reshape(x.shape)
+    got = FIRFilter(h).double()(torch.from_numpy(x)).numpy()
+    assert_allclose(got, ref, atol=1e-7 * np.abs(ref).max())
+    got32 = FIRFilter(h)(torch.from_numpy(x.astype(np.float32))).numpy()
+    assert got32.dtype == np.float32
+    assert_allclose(got32, ref, atol=2e-6 * np.abs(ref).max())
+
+
+def _no_warning():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def test_torch_montage_equals_mne_set_bipolar_reference():
+    mne = pytest.importorskip("mne")
+    from sk_eeg.deep._frontend import BipolarReference
+
+    rng = np.random.default_rng(6)
+    names = list(HMS_CHANNELS)
+    data = rng.standard_normal((20, 100))
+    info = mne.create_info(names, 200.0, ["eeg"] * 19 + ["ecg"])
+    raw = mne.io.RawArray(data, info, verbose=False)
+    anode, cathode = zip(*DOUBLE_BANANA)
+    ref = mne.set_bipolar_reference(
+        raw, list(anode), list(cathode), drop_refs=False, copy=True, verbose=False
+    )
+    ref_names = [f"{a}-{c}" for a, c in DOUBLE_BANANA]
+    anodes, cathodes, labels = resolve_montage("double_banana", names, 20)
+    assert labels == ref_names
+    got = BipolarReference(anodes, cathodes)(torch.from_numpy(data[None]))[0]
+    assert_allclose(got.numpy(), ref.get_data(picks=ref_names), rtol=1e-12)
+    # a channel the montage does not use cannot leak NaN / inf into the output
+    data[19] = np.nan
+    got = BipolarReference(anodes, cathodes)(torch.from_numpy(data[None]))
+    assert torch.isfinite(got).all()
+    # channels kept as they are (no cathode)
+    mixed = BipolarReference([2, 0], [-1, 1])(torch.from_numpy(data[None]))[0]
+    assert_allclose(mixed.numpy(), [data[2], data[0] - data[1]])
+
+
+def test_lr_flip_and_time_shift_augmentations():
+    from sk_eeg.deep._augment import lr_flip, time_shift
+
+    x = torch.arange(2 * 4 * 10, dtype=torch.float32).reshape(2, 4, 10)
+    perm = torch.tensor([2, 3, 0, 1])
+    assert torch.equal(lr_flip(x, perm, 1.0), x[:, perm])
+    assert torch.equal(lr_flip(x, perm, 0.0), x)
+    torch.manual_seed(0)
+    shifted = time_shift(x, 0.3)
+    for i in range(2):  # a circular shift of at most 3 samples, same for all rows
+        matches = [k for k in range(-3, 4) if torch.equal(shifted[i], x[i].roll(k, -1))]
+        assert len(matches) == 1

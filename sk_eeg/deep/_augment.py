@@ -89,3 +89,52 @@ def chain_drop(spec, prob, max_frac=0.25):
     apply = torch.rand(batch) < prob
     drop = (torch.rand(batch, n_chains) < max_frac) & apply[:, None]
     return spec.masked_fill(drop.to(spec.device)[:, :, None, None], 0.0)
+
+
+def lr_flip(x, perm, prob):
+    """Swap left and right derivations of random samples.
+
+    Parameters
+    ----------
+    x : Tensor, shape (batch, n_derivations, n_times)
+        Derivations.
+    perm : Tensor of long, shape (n_derivations,)
+        ``x[:, perm]`` is the mirrored montage.
+    prob : float
+        Probability per sample of being mirrored.
+
+    Returns
+    -------
+    x : Tensor
+        The (partly) mirrored derivations.
+    """
+    if prob <= 0:
+        return x
+    flip = (torch.rand(x.shape[0]) < prob).to(x.device)
+    return torch.where(flip[:, None, None], x.index_select(1, perm), x)
+
+
+def time_shift(x, max_frac):
+    """Roll each sample in time by a random number of samples.
+
+    Parameters
+    ----------
+    x : Tensor, shape (batch, n_derivations, n_times)
+        Signals.
+    max_frac : float
+        Largest shift, as a fraction of the window, in either direction.
+
+    Returns
+    -------
+    x : Tensor
+        Circularly shifted signals (a new tensor).
+    """
+    if max_frac <= 0:
+        return x
+    batch, _, n_times = x.shape
+    limit = int(max_frac * n_times)
+    if limit < 1:
+        return x
+    shift = torch.randint(-limit, limit + 1, (batch,)).to(x.device)
+    index = (torch.arange(n_times, device=x.device)[None] - shift[:, None]) % n_times
+    return torch.gather(x, 2, index[:, None, :].expand_as(x))

@@ -18,16 +18,20 @@ from ..utils import (
     spawn_seeds,
     use_log_level,
 )
+from ..utils._checks import _mne_kind
 from ..utils._torch import resolve_device
-from ._filters import apply_filter, butter_sos
+from ._filters import _check_band, design_bandpass
 from ._melbank import check_mel_params
 from ._montage import (
     _epochs_ch_names,
-    apply_montage,
+    left_right_permutation,
     resolve_montage,
     validate_epochs,
 )
 from ._scoring import soft_targets
+
+# Sampling frequency of arrays when ``sfreq`` is None (that of the HMS files).
+DEFAULT_SFREQ = 200.0
 
 
 @contextmanager
@@ -51,13 +55,14 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Mel-spectrogram CNN for EEG pattern classification with soft labels.
 
     The pipeline of the strongest public recipes for the HMS harmful brain
-    activity task: raw EEG -> bipolar montage -> Butterworth band-pass (both in
-    NumPy) -> mel spectrogram in dB computed on the device (pure torch STFT +
-    HTK mel filterbank, ``top_db`` clamp per sample, scaled to [0, 1]) ->
-    derivations stacked into one image -> timm 2D CNN (``pretrained=False``)
-    -> GeM pooling -> linear head. Trained with the KL divergence on soft
-    targets (expert vote distributions) by a skorch ``NeuralNet`` built in
-    :meth:`fit`.
+    activity task: raw EEG -> bipolar montage -> zero-phase FIR band-pass
+    (the design of :func:`mne.filter.filter_data`) -> mel spectrogram in dB
+    (torch STFT + HTK mel filterbank, ``top_db`` clamp per sample, scaled to
+    [0, 1]) -> derivations stacked into one image -> timm 2D CNN
+    (``pretrained=False``) -> GeM pooling -> linear head. The whole front end
+    runs batched in torch on the model's device, in float32. Trained with the
+    KL divergence on soft targets (expert vote distributions) by a skorch
+    ``NeuralNet`` built in :meth:`fit`.
 
     Parameters
     ----------
@@ -73,13 +78,17 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         use the channels of ``X`` as they are.
     ch_names : list of str | None
         Names of the channels of ``X`` when it is an array and ``montage``
-        uses names (read from ``X.info`` for :class:`mne.Epochs`).
-    sfreq : float
-        Sampling frequency of ``X`` in Hz.
+        uses names. Read from ``X.info`` for :class:`mne.Epochs`; names given
+        here must then agree with them.
+    sfreq : float | None
+        Sampling frequency of ``X`` in Hz. None reads ``X.info['sfreq']``
+        from :class:`mne.Epochs` and means 200 Hz (the HMS rate) for arrays.
+        A value that disagrees with ``X.info['sfreq']`` is an error.
     bandpass : tuple of (float | None, float | None) | None
-        Band-pass edges in Hz (zero-phase Butterworth); None disables it.
-    filter_order : int
-        Butterworth order.
+        Band-pass edges in Hz; None disables it. The zero-phase FIR filter of
+        :func:`mne.filter.create_filter` (firwin, Hamming window, automatic
+        length and transition bands), applied with ``filter_data``'s edge
+        padding.
     n_mels, n_fft, win_length, hop_length : int
         Mel bands, FFT size, Hann window length and hop of the STFT.
     fmin, fmax : float
@@ -104,6 +113,13 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Probability per sample of zeroing one time window in all derivations.
     chain_drop : float
         Probability per sample of zeroing random whole derivations.
+    flip : float
+        Probability per training sample of swapping the left and right
+        derivations (needs a montage whose derivations have mirror images,
+        such as ``'double_banana'``).
+    time_shift : float
+        Largest random circular shift of training samples in time, as a
+        fraction of the window; 0 disables it.
     max_epochs : int
         Training epochs.
     lr : float
@@ -117,15 +133,23 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Maximal gradient norm; None disables clipping.
     early_stopping : bool
         Hold out ``validation_fraction`` of the training data and stop when
-        its loss has not improved for ``n_iter_no_change`` epochs, restoring
-        the best weights.
+        its KL divergence has not improved for ``n_iter_no_change`` epochs,
+        restoring the best weights. With ``groups`` passed to :meth:`fit`,
+        whole groups (patients) are held out.
     validation_fraction : float
-        Share held out for early stopping.
+        Share held out for early stopping (of the groups, when given).
     n_iter_no_change : int
         Patience of early stopping in epochs.
     callbacks : list of skorch callbacks | None
         Extra skorch callbacks, e.g. ``skorch.callbacks.Checkpoint`` to save
         and resume training. They are copied at each fit.
+    amp : {None, 'bf16', 'fp16'}
+        Mixed precision for the backbone (``torch.autocast``; the front end
+        stays in float32); ``'fp16'`` training uses a gradient scaler. Meant
+        for CUDA; also runs on the CPU.
+    warm_start : bool
+        If True, :meth:`fit` on a fitted classifier continues training its
+        network for ``max_epochs`` more epochs instead of starting anew.
     %(device)s
     n_jobs : int | None
         CPU threads used by torch in :meth:`fit` and prediction; None keeps
@@ -141,8 +165,14 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         The class labels.
     n_features_in_ : int
         Number of input channels.
+    sfreq_ : float
+        The sampling frequency used.
+    ch_names_ : list of str | None
+        Names of the input channels, when known.
     derivation_names_ : list of str
         Names of the channels after the montage.
+    validation_mask_ : ndarray of bool, shape (n_epochs,) | None
+        Which training epochs were held out for early stopping.
     net_ : skorch.NeuralNet
         The trained network (``net_.module_``, ``net_.history``).
     device_ : str
@@ -152,7 +182,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    BipolarMontage, BandpassFilter : The NumPy front end, usable alone.
+    BipolarMontage : The montage as a NumPy transformer.
     kl_divergence_scorer : Scorer for :class:`~sklearn.model_selection.GridSearchCV`.
 
     Notes
@@ -186,9 +216,8 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         backbone="mixnet_s",
         montage="double_banana",
         ch_names=None,
-        sfreq=200.0,
+        sfreq=None,
         bandpass=(0.5, 20.0),
-        filter_order=4,
         n_mels=64,
         n_fft=512,
         win_length=128,
@@ -204,6 +233,8 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         cutout=0.0,
         window_mask=0.0,
         chain_drop=0.0,
+        flip=0.0,
+        time_shift=0.0,
         max_epochs=10,
         lr=1e-3,
         weight_decay=1e-2,
@@ -213,6 +244,8 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         validation_fraction=0.1,
         n_iter_no_change=3,
         callbacks=None,
+        amp=None,
+        warm_start=False,
         device="auto",
         n_jobs=None,
         random_state=None,
@@ -223,7 +256,6 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.ch_names = ch_names
         self.sfreq = sfreq
         self.bandpass = bandpass
-        self.filter_order = filter_order
         self.n_mels = n_mels
         self.n_fft = n_fft
         self.win_length = win_length
@@ -239,6 +271,8 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.cutout = cutout
         self.window_mask = window_mask
         self.chain_drop = chain_drop
+        self.flip = flip
+        self.time_shift = time_shift
         self.max_epochs = max_epochs
         self.lr = lr
         self.weight_decay = weight_decay
@@ -248,17 +282,19 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.callbacks = callbacks
+        self.amp = amp
+        self.warm_start = warm_start
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self):
+    def _check_params(self, sfreq):
         check_type(self.backbone, str, "backbone")
         check_option("pooling", self.pooling, ("gem", "avg", "max"))
-        check_type(self.sfreq, "numeric", "sfreq")
-        for name in ("max_epochs", "batch_size", "filter_order", "n_iter_no_change"):
+        check_option("amp", self.amp, (None, "bf16", "fp16"))
+        for name in ("max_epochs", "batch_size", "n_iter_no_change"):
             value = getattr(self, name)
             check_type(value, "int", name)
             if value < 1:
@@ -268,10 +304,16 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             check_type(value, "numeric", name)
             if value < 0:
                 raise ValueError(f"{name} must be non-negative, got {value}.")
-        for name in ("cutout", "window_mask", "chain_drop", "drop_rate"):
+        for name in ("cutout", "window_mask", "chain_drop", "drop_rate", "flip"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} is a probability in [0, 1], got {value}.")
+        check_type(self.time_shift, "numeric", "time_shift")
+        if not 0 <= self.time_shift < 1:
+            raise ValueError(
+                f"time_shift is a fraction of the window in [0, 1), got "
+                f"{self.time_shift}."
+            )
         if not 0 < self.validation_fraction < 1:
             raise ValueError(
                 "validation_fraction must lie in (0, 1), got "
@@ -283,7 +325,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"top_db must be positive, got {self.top_db}.")
         if self.backbone != "parallel_cnn1d":
             check_mel_params(
-                self.sfreq,
+                sfreq,
                 self.n_fft,
                 self.win_length,
                 self.hop_length,
@@ -297,11 +339,54 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                     "bandpass must be a pair (l_freq, h_freq) in Hz or None, got "
                     f"{self.bandpass!r}."
                 )
-            butter_sos(self.sfreq, *self.bandpass, self.filter_order)
+            _check_band(sfreq, *self.bandpass)
 
     def _check_X(self, X, reset):
-        # Epochs in volts -> microvolts, the unit of the HMS files.
-        return validate_epochs(self, X, reset, scale_epochs=1e6), _epochs_ch_names(X)
+        """Return X in float32 (Epochs in µV, as the HMS files), names, sfreq."""
+        names, sfreq = _epochs_ch_names(X), _info_sfreq(X)
+        if _mne_kind(X) not in (None, "Epochs"):
+            raise TypeError(
+                f"X is an mne.{_mne_kind(X)}; MelSpecCNNClassifier needs epochs. "
+                "Cut it into windows first (mne.make_fixed_length_epochs)."
+            )
+        X = validate_epochs(self, X, reset, scale_epochs=1e6, dtype=np.float32)
+        return X, names, sfreq
+
+    def _resolve_sfreq(self, info_sfreq):
+        check_type(self.sfreq, ("numeric", None), "sfreq")
+        if info_sfreq is None:
+            return DEFAULT_SFREQ if self.sfreq is None else float(self.sfreq)
+        if self.sfreq is not None and not np.isclose(self.sfreq, info_sfreq):
+            raise ValueError(
+                f"sfreq={self.sfreq} disagrees with X.info['sfreq']={info_sfreq}. "
+                "Pass sfreq=None to read it from the epochs, or resample them "
+                f"first (epochs.resample({self.sfreq}))."
+            )
+        return float(info_sfreq)
+
+    def _resolve_ch_names(self, epochs_names, n_channels):
+        if epochs_names is None:
+            return None if self.ch_names is None else list(self.ch_names)
+        if self.ch_names is not None and list(self.ch_names) != epochs_names:
+            raise ValueError(
+                f"ch_names={list(self.ch_names)} disagree with the channels of the "
+                f"epochs {epochs_names}. Pass ch_names=None to read them from "
+                "X.info, or pick / reorder the epochs first."
+            )
+        return epochs_names
+
+    def _check_predict_input(self, names, sfreq):
+        if sfreq is not None and not np.isclose(sfreq, self.sfreq_):
+            raise ValueError(
+                f"X.info['sfreq']={sfreq} but the classifier was fitted at "
+                f"{self.sfreq_} Hz; resample the epochs (epochs.resample("
+                f"{self.sfreq_})) first."
+            )
+        if names is not None and self.ch_names_ is not None and names != self.ch_names_:
+            raise ValueError(
+                f"The epochs have channels {names} but the classifier was fitted on "
+                f"{self.ch_names_}; reorder them (epochs.reorder_channels) first."
+            )
 
     def _encode_targets(self, y, n_samples):
         """Return (targets (n, K) float64 rows summing to 1, classes)."""
@@ -359,20 +444,26 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
         return targets, classes
 
-    # ------------------------------------------------------------- front end
-    def _preprocess(self, X):
-        X = apply_montage(X, self.anodes_, self.cathodes_)
+    # ------------------------------------------------------------- the net
+    def _module_kwargs(self, n_chans, n_classes, sfreq):
+        fir = None
         if self.bandpass is not None:
-            sos = butter_sos(self.sfreq, *self.bandpass, self.filter_order)
-            X = apply_filter(X, sos, phase="zero")
-        return np.ascontiguousarray(X, dtype=np.float32)
-
-    def _module_kwargs(self, n_chans, n_classes):
+            fir = design_bandpass(sfreq, *self.bandpass)
+        flip_perm = None
+        if self.flip > 0:
+            flip_perm = left_right_permutation(self.derivation_names_).tolist()
         return dict(
             module__n_chans=n_chans,
             module__n_classes=n_classes,
+            module__anodes=self.anodes_.tolist(),
+            module__cathodes=self.cathodes_.tolist(),
+            module__fir=fir,
+            module__flip_perm=flip_perm,
+            module__flip=self.flip,
+            module__time_shift=self.time_shift,
+            module__amp=self.amp,
             module__backbone=self.backbone,
-            module__sfreq=float(self.sfreq),
+            module__sfreq=float(sfreq),
             module__n_fft=self.n_fft,
             module__win_length=self.win_length,
             module__hop_length=self.hop_length,
@@ -388,25 +479,38 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             module__chain_drop=self.chain_drop,
         )
 
-    def _build_net(self, n_chans, n_classes, n_samples, device):
+    def _build_net(self, n_chans, n_classes, n_samples, device, valid=None, sfreq=None):
         import torch
         from skorch.callbacks import EarlyStopping, GradientNormClipping, LRScheduler
-        from skorch.dataset import ValidSplit
 
         from ._net import EpochProgress, MelSpecNet, SoftTargetKLLoss, SoftTargetNet
 
-        n_train = n_samples
+        sfreq = DEFAULT_SFREQ if sfreq is None else sfreq
+        if not hasattr(self, "anodes_"):  # built outside fit (tests)
+            self.anodes_, self.cathodes_ = np.arange(n_chans), np.full(n_chans, -1)
+            self.derivation_names_ = [f"ch{k}" for k in range(n_chans)]
         train_split = None
+        n_train = n_samples
+        if valid is not None:
+            train_split = IndexSplit(np.flatnonzero(~valid), np.flatnonzero(valid))
+            n_train = int((~valid).sum())
+        if n_train < 2:
+            raise ValueError(
+                f"Training needs at least 2 epochs of data, got {n_train} (1 sample "
+                "cannot train batch normalisation)."
+            )
+        batch_size = min(self.batch_size, n_train)
         callbacks = [
-            ("progress", EpochProgress(verbose=self.verbose)),
+            (
+                "progress",
+                EpochProgress(verbose=self.verbose, n_batches=n_train // batch_size),
+            ),
             (
                 "lr_scheduler",
                 LRScheduler(policy="CosineAnnealingLR", T_max=self.max_epochs),
             ),
         ]
-        if self.early_stopping:
-            train_split = ValidSplit(self.validation_fraction, stratified=False)
-            n_train = n_samples - int(np.ceil(self.validation_fraction * n_samples))
+        if valid is not None:
             callbacks.append(
                 (
                     "early_stopping",
@@ -419,12 +523,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             )
         for k, callback in enumerate(copy.deepcopy(self.callbacks or [])):
             callbacks.append((f"user_{k}", callback))
-        if n_train < 2:
-            raise ValueError(
-                f"Training needs at least 2 epochs of data, got {n_train} (1 sample "
-                "cannot train batch normalisation)."
-            )
-        batch_size = min(self.batch_size, n_train)
+        cuda = torch.device(device).type == "cuda"
         return SoftTargetNet(
             MelSpecNet,
             criterion=SoftTargetKLLoss,
@@ -435,17 +534,58 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             batch_size=batch_size,
             iterator_train__shuffle=True,
             iterator_train__drop_last=True,
+            iterator_train__pin_memory=cuda,
+            iterator_valid__pin_memory=cuda,
             train_split=train_split,
             callbacks=callbacks,
             predict_nonlinearity=None,
             device=device,
             verbose=0,
             mixup_alpha=self.mixup_alpha,
-            **self._module_kwargs(n_chans, n_classes),
+            amp=self.amp,
+            **self._module_kwargs(n_chans, n_classes, sfreq),
         )
 
+    def _validation_mask(self, n_samples, groups, seed):
+        """Epochs held out for early stopping: whole groups when given."""
+        if not self.early_stopping:
+            return None
+        from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+        if groups is None:
+            warnings.warn(
+                "early_stopping without groups holds out random windows, so windows "
+                "of one patient / recording can sit on both sides and early "
+                "stopping picks over-fitted epochs. Pass fit(X, y, groups=patients).",
+                UserWarning,
+                stacklevel=3,
+            )
+            split = ShuffleSplit(
+                1, test_size=self.validation_fraction, random_state=seed
+            )
+            _, valid_idx = next(split.split(np.zeros(n_samples)))
+        else:
+            groups = np.asarray(groups)
+            if groups.shape != (n_samples,):
+                raise ValueError(
+                    f"groups has shape {groups.shape} but X has {n_samples} epochs; "
+                    "give one group (patient) per epoch."
+                )
+            if np.unique(groups).size < 2:
+                raise ValueError(
+                    "early_stopping needs at least 2 distinct groups to hold out "
+                    "whole groups; got 1."
+                )
+            split = GroupShuffleSplit(
+                1, test_size=self.validation_fraction, random_state=seed
+            )
+            _, valid_idx = next(split.split(np.zeros(n_samples), groups=groups))
+        valid = np.zeros(n_samples, dtype=bool)
+        valid[valid_idx] = True
+        return valid
+
     # -------------------------------------------------------------------- fit
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Train the network.
 
         Parameters
@@ -457,6 +597,12 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             targets, normalised per row).
         sample_weight : array, shape (n_epochs,) | None
             Weights of the epochs in the loss (e.g. by number of votes).
+        groups : array, shape (n_epochs,) | None
+            Group (patient) of each epoch; with ``early_stopping``, whole
+            groups are held out for validation. In a
+            :class:`~sklearn.model_selection.GridSearchCV`, enable metadata
+            routing and call ``set_fit_request(groups=True)`` to receive the
+            groups given to the search.
 
         Returns
         -------
@@ -464,19 +610,24 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             The fitted classifier.
         """
         torch = import_optional_dependency("torch", purpose="MelSpecCNNClassifier")
-        self._check_params()
-        X, epochs_names = self._check_X(X, reset=True)
+        if self.warm_start and hasattr(self, "net_"):
+            return self._continue_fit(X, y, sample_weight, groups)
+        X, epochs_names, info_sfreq = self._check_X(X, reset=True)
+        sfreq = self._resolve_sfreq(info_sfreq)
+        self._check_params(sfreq)
+        ch_names = self._resolve_ch_names(epochs_names, X.shape[1])
         targets, classes = self._encode_targets(y, X.shape[0])
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-        ch_names = self.ch_names if self.ch_names is not None else epochs_names
         self.anodes_, self.cathodes_, self.derivation_names_ = resolve_montage(
             self.montage, ch_names, X.shape[1]
         )
-        X_pre = self._preprocess(X)
         device = str(resolve_device(self.device))
         seed = int(spawn_seeds(self.random_state, 1)[0])
+        valid = self._validation_mask(X.shape[0], groups, seed)
         y_train = np.column_stack([targets, sample_weight]).astype(np.float32)
-        net = self._build_net(X_pre.shape[1], len(classes), X.shape[0], device)
+        net = self._build_net(
+            X.shape[1], len(classes), X.shape[0], device, valid=valid, sfreq=sfreq
+        )
         devices = [torch.device(device)] if device.startswith("cuda") else []
         with (
             use_log_level(self.verbose),
@@ -484,11 +635,48 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             torch.random.fork_rng(devices=devices),
         ):
             torch.manual_seed(seed)
-            net.fit(X_pre, y_train)
+            net.fit(X, y_train)
         self.net_ = net
         self.classes_ = classes
         self.device_ = device
         self.seed_ = seed
+        self.sfreq_ = sfreq
+        self.ch_names_ = ch_names
+        self.validation_mask_ = valid
+        return self
+
+    def _continue_fit(self, X, y, sample_weight, groups):
+        """``warm_start``: train the fitted network for ``max_epochs`` more epochs."""
+        import torch
+
+        X, names, sfreq = self._check_X(X, reset=False)
+        self._check_predict_input(names, sfreq)
+        targets, classes = self._encode_targets(y, X.shape[0])
+        if len(classes) != len(self.classes_) or np.any(classes != self.classes_):
+            raise ValueError(
+                "warm_start needs the classes of the first fit "
+                f"{self.classes_.tolist()}, got {classes.tolist()}; pass "
+                "classes=[...] or warm_start=False."
+            )
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        y_train = np.column_stack([targets, sample_weight]).astype(np.float32)
+        self.seed_ += 1
+        valid = self._validation_mask(X.shape[0], groups, self.seed_)
+        self.net_.train_split = (
+            None
+            if valid is None
+            else IndexSplit(np.flatnonzero(~valid), np.flatnonzero(valid))
+        )
+        self.validation_mask_ = valid
+        cuda = self.device_.startswith("cuda")
+        devices = [torch.device(self.device_)] if cuda else []
+        with (
+            use_log_level(self.verbose),
+            _torch_threads(self.n_jobs),
+            torch.random.fork_rng(devices=devices),
+        ):
+            torch.manual_seed(self.seed_)
+            self.net_.partial_fit(X, y_train)
         return self
 
     # ---------------------------------------------------------------- predict
@@ -496,8 +684,8 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         import torch
 
         check_is_fitted(self)
-        X, _ = self._check_X(X, reset=False)
-        X_pre = self._preprocess(X)
+        X, names, sfreq = self._check_X(X, reset=False)
+        self._check_predict_input(names, sfreq)
         module = self.net_.module_
         module.eval()
         # The module's own device: a model pickled on CUDA and loaded where no
@@ -505,9 +693,11 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         device = next(module.parameters()).device
         outputs = []
         with _torch_threads(self.n_jobs), torch.inference_mode():
-            for start in range(0, X_pre.shape[0], self.batch_size):
-                batch = torch.from_numpy(X_pre[start : start + self.batch_size])
-                batch = batch.to(device)
+            for start in range(0, X.shape[0], self.batch_size):
+                batch = torch.from_numpy(X[start : start + self.batch_size])
+                if device.type == "cuda":
+                    batch = batch.pin_memory()
+                batch = batch.to(device, non_blocking=True)
                 out = module.embed(batch) if what == "embed" else module(batch)
                 outputs.append(out.double().cpu().numpy())
         return np.concatenate(outputs, axis=0)
@@ -620,6 +810,25 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         tags.classifier_tags.poor_score = True
         tags.non_deterministic = self.device != "cpu" and _cuda_available()
         return tags
+
+
+def _info_sfreq(X):
+    """``X.info['sfreq']`` of an MNE object, None for anything else."""
+    return float(X.info["sfreq"]) if _mne_kind(X) is not None else None
+
+
+class IndexSplit:
+    """skorch ``train_split`` that returns fixed train / validation subsets."""
+
+    def __init__(self, train_index, valid_index):
+        self.train_index = train_index
+        self.valid_index = valid_index
+
+    def __call__(self, dataset, y=None, groups=None):
+        """Return ``(train_subset, valid_subset)`` of ``dataset``."""
+        from torch.utils.data import Subset
+
+        return Subset(dataset, self.train_index), Subset(dataset, self.valid_index)
 
 
 def _cuda_available():

@@ -91,6 +91,38 @@ def apply_filter(X, sos, phase="zero"):
     return np.ascontiguousarray(signal.sosfiltfilt(sos, X, axis=-1, padlen=padlen))
 
 
+def design_bandpass(sfreq, l_freq, h_freq):
+    """FIR coefficients of :func:`mne.filter.filter_data`'s default filter.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling frequency in Hz.
+    l_freq, h_freq : float | None
+        Band edges in Hz (None: low-pass / high-pass; both None: no filter).
+
+    Returns
+    -------
+    h : ndarray, shape (n_taps,) | None
+        The zero-phase FIR filter (odd length), or None.
+    """
+    if l_freq is None and h_freq is None:
+        return None
+    from mne.filter import create_filter
+
+    return create_filter(
+        None,
+        float(sfreq),
+        l_freq,
+        h_freq,
+        method="fir",
+        phase="zero",
+        fir_window="hamming",
+        fir_design="firwin",
+        verbose=False,
+    )
+
+
 class BandpassFilter(TransformerMixin, BaseEstimator):
     """Butterworth band-pass (or low-/high-pass) filter for epochs.
 

@@ -207,21 +207,25 @@ def _epochs_ch_names(X):
     return list(X.info["ch_names"])
 
 
-def validate_epochs(estimator, X, reset, scale_epochs=1.0):
+def validate_epochs(
+    estimator, X, reset, scale_epochs=1.0, dtype=(np.float64, np.float32)
+):
     """Validate ``X`` as ``(n_epochs, n_channels, n_times)`` for ``estimator``.
 
-    :class:`mne.Epochs` give their data (times ``scale_epochs``); a 2D array is
-    read as one time sample per epoch, as in :mod:`mne.decoding`;
-    ``n_features_in_`` is the number of channels.
+    :class:`mne.Epochs` give their data (times ``scale_epochs``, cast to the
+    first ``dtype`` without an intermediate copy); a 2D array is read as one
+    time sample per epoch, as in :mod:`mne.decoding`; ``n_features_in_`` is
+    the number of channels.
     """
+    dtype = list(dtype) if isinstance(dtype, (list, tuple)) else [dtype]
     if _epochs_ch_names(X) is not None:
-        X = to_3d_array(X) * scale_epochs
+        X = np.multiply(to_3d_array(X), scale_epochs, dtype=dtype[0])
     X = validate_data(
         estimator,
         X,
         reset=reset,
         allow_nd=True,
-        dtype=[np.float64, np.float32],
+        dtype=dtype if len(dtype) > 1 else dtype[0],
         force_writeable=True,
     )
     if X.ndim == 2:

@@ -1,5 +1,7 @@
 """KL divergence between vote distributions and predicted probabilities."""
 
+import warnings
+
 import numpy as np
 
 
@@ -86,6 +88,11 @@ def kl_divergence_scorer(estimator, X, y, sample_weight=None):
 
     Greater is better, as for sklearn's ``neg_log_loss``; usable in
     :class:`~sklearn.model_selection.GridSearchCV` with soft or hard targets.
+    A test fold may lack classes. Classes the estimator never saw in ``fit``
+    (hard labels absent from its training fold, or vote columns outside
+    ``classes_``) get probability 0, i.e. the largest penalty, with a
+    warning: pass ``classes=[...]`` to the estimator so that every fold knows
+    them all.
 
     Parameters
     ----------
@@ -103,9 +110,30 @@ def kl_divergence_scorer(estimator, X, y, sample_weight=None):
     score : float
         ``-kl_divergence(y, estimator.predict_proba(X))``.
     """
-    return -kl_divergence(
-        y,
-        estimator.predict_proba(X),
-        labels=estimator.classes_,
-        sample_weight=sample_weight,
+    proba = estimator.predict_proba(X)
+    classes = np.asarray(estimator.classes_)
+    y = np.asarray(y)
+    if y.ndim == 1:
+        unseen = np.setdiff1d(np.unique(y), classes)
+        if unseen.size:
+            _warn_unseen(unseen.tolist())
+            classes = np.concatenate([classes, unseen])
+            proba = np.hstack([proba, np.zeros((len(proba), unseen.size))])
+    elif y.ndim == 2 and proba.shape[1] < y.shape[1]:
+        integer = np.issubdtype(classes.dtype, np.integer)
+        if integer and classes.min() >= 0 and classes.max() < y.shape[1]:
+            _warn_unseen(np.setdiff1d(np.arange(y.shape[1]), classes).tolist())
+            full = np.zeros((len(proba), y.shape[1]))
+            full[:, classes] = proba
+            proba = full
+    return -kl_divergence(y, proba, labels=classes, sample_weight=sample_weight)
+
+
+def _warn_unseen(unseen):
+    warnings.warn(
+        f"y holds classes {unseen} that the estimator did not see in fit; they get "
+        "probability 0. Pass classes=[...] to the estimator so that every training "
+        "fold knows all classes.",
+        UserWarning,
+        stacklevel=3,
     )
