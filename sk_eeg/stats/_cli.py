@@ -19,35 +19,66 @@ def add_parser(subparsers):
         "format) and correct across time with a cluster permutation test.",
     )
     parser.add_argument("file", help="data file")
-    parser.add_argument("--formula", default="hit_miss * region")
+    parser.add_argument(
+        "--formula", default="hit_miss * region", help="fixed effects (R style)"
+    )
     parser.add_argument("--groups", default="sid", help="subject column")
     parser.add_argument(
         "--nested", default="ch", help="channel column ('none' for no channels)"
     )
-    parser.add_argument("--coding", default="sum", choices=["sum", "treatment"])
     parser.add_argument(
-        "--df-method", default="between-within", choices=["between-within", "residual"]
+        "--coding",
+        default="sum",
+        choices=["sum", "treatment"],
+        help="contrast coding of the factors",
     )
-    parser.add_argument("--n-permutations", type=int, default=1000)
+    parser.add_argument(
+        "--df-method",
+        default="satterthwaite",
+        choices=["satterthwaite", "between-within", "residual"],
+        help="denominator degrees of freedom of the F tests",
+    )
+    parser.add_argument(
+        "--n-permutations", type=int, default=1000, help="number of permutations"
+    )
     parser.add_argument(
         "--permutation-scheme",
         default="auto",
         choices=["auto", "labels", "freedman-lane"],
+        help="how null data are made for each term",
     )
     parser.add_argument(
         "--threshold",
         default=None,
+        type=_threshold,
         help="cluster-forming threshold: a number or 'null-percentile' "
         "(default: parametric F at --cluster-alpha)",
     )
-    parser.add_argument("--cluster-alpha", type=float, default=0.05)
     parser.add_argument(
-        "--cluster-stat", default="mass", choices=["mass", "size", "tfce"]
+        "--cluster-alpha",
+        type=float,
+        default=0.05,
+        help="level of the parametric cluster-forming threshold",
     )
-    parser.add_argument("--min-cluster-size", type=int, default=2)
+    parser.add_argument(
+        "--cluster-stat",
+        default="mass",
+        choices=["mass", "size", "tfce"],
+        help="cluster statistic",
+    )
+    parser.add_argument(
+        "--min-cluster-size",
+        type=int,
+        default=2,
+        help="clusters with fewer timepoints are ignored",
+    )
     parser.add_argument("--checkpoint", default=None, help="resumable .npz file")
-    parser.add_argument("--n-jobs", type=int, default=None)
-    parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--n-jobs", type=int, default=None, help="parallel jobs (joblib)"
+    )
+    parser.add_argument(
+        "--random-state", type=int, default=0, help="seed of the permutations"
+    )
     parser.add_argument(
         "--out",
         default="cluster_lme_results.csv",
@@ -57,6 +88,24 @@ def add_parser(subparsers):
     parser.add_argument("--plot", default=None, help="figure file (e.g. .png)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run)
+
+
+def _threshold(value):
+    """Parse ``--threshold``: a non-negative number or 'null-percentile'."""
+    import argparse
+
+    if value == "null-percentile":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--threshold must be a number (e.g. 4.5) or 'null-percentile', "
+            f"got {value!r}"
+        ) from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"--threshold must be >= 0, got {value!r}")
+    return number
 
 
 def _read(path):
@@ -74,8 +123,6 @@ def _run(args):
 
     X, design = _read(args.file)
     threshold = args.threshold
-    if threshold is not None and threshold != "null-percentile":
-        threshold = float(threshold)
     nested = None if args.nested in (None, "none") else args.nested
     test = ClusterLMETest(
         args.formula,

@@ -1,10 +1,15 @@
-"""Clusters of consecutive supra-threshold timepoints, TFCE and their p-values.
+"""Clusters of supra-threshold features, TFCE and their p-values.
 
-All functions take a statistic time course ``stat`` of shape (..., n_times)
-and work on the last axis, so observed and null statistics share one code path.
+Without an adjacency, clusters are runs of consecutive timepoints along the
+last axis of ``stat`` (..., n_times), so observed and null statistics share one
+code path. With an adjacency (a sparse ``(n_features, n_features)`` graph over
+the flattened features, e.g. channels x time), clusters are the connected
+components of the supra-threshold features.
 """
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 
 def find_clusters(mask):
@@ -49,18 +54,74 @@ def cluster_table(stat, threshold, tail, cluster_stat, min_size):
     return sorted(out)
 
 
-def max_cluster_stats(stat, threshold, tail, cluster_stat, min_size):
-    """Largest |cluster statistic| of each row of ``stat`` (n_perm, n_times).
+def max_cluster_stats(stat, threshold, tail, cluster_stat, min_size, adjacency=None):
+    """Largest |cluster statistic| of each row of ``stat`` (n_perm, n_features).
 
     Rows without a cluster get 0 (so they count as smaller than any cluster).
     """
     stat = np.atleast_2d(stat)
     out = np.zeros(len(stat))
     for i, row in enumerate(stat):
-        clusters = cluster_table(row, threshold, tail, cluster_stat, min_size)
+        clusters = cluster_sets(row, threshold, tail, cluster_stat, min_size, adjacency)
         if clusters:
-            out[i] = max(abs(v) for _, _, v in clusters)
+            out[i] = max(abs(v) for _, v in clusters)
     return out
+
+
+def cluster_sets(stat, threshold, tail, cluster_stat, min_size, adjacency=None):
+    """Clusters as (feature indices, value) pairs, on runs or on a graph.
+
+    Parameters
+    ----------
+    stat : array, shape (n_features,)
+        The statistic (flattened features).
+    threshold : array, shape (n_features,)
+        Cluster-forming threshold (mirrored for the negative tail).
+    tail : {1, -1, 0}
+        Which side(s) form clusters.
+    cluster_stat : {'mass', 'size'}
+        Sum of the statistic, or number of features.
+    min_size : int
+        Clusters with fewer features are dropped.
+    adjacency : sparse matrix, shape (n_features, n_features) | None
+        Feature graph; None forms runs of consecutive features.
+
+    Returns
+    -------
+    clusters : list of (array of int, float)
+        Indices of each cluster's features and its (signed) statistic.
+    """
+    if adjacency is None:
+        return [
+            (np.arange(start, stop), value)
+            for start, stop, value in cluster_table(
+                stat, threshold, tail, cluster_stat, min_size
+            )
+        ]
+    out = []
+    signs = {1: (1,), -1: (-1,), 0: (1, -1)}[tail]
+    for sign in signs:
+        for idx in graph_components(sign * stat > threshold, adjacency):
+            if len(idx) < min_size:
+                continue
+            if cluster_stat == "mass":
+                value = float(stat[idx].sum())
+            else:
+                value = float(sign * len(idx))
+            out.append((idx, value))
+    return sorted(out, key=lambda c: (int(c[0][0]), c[1]))
+
+
+def graph_components(mask, adjacency):
+    """Return the connected components of the True ``mask`` features."""
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return []
+    sub = sparse.csr_matrix(adjacency)[idx][:, idx]
+    _, labels = connected_components(sub, directed=False)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    return [idx[part] for part in np.split(order, bounds)]
 
 
 def tfce(stat, tail, e_power=0.5, h_power=2.0, dh=0.1):

@@ -186,3 +186,28 @@ class DesignSpec:
         sl = self.term_slices[name]
         eye = np.eye(len(self.column_names))
         return eye[sl]
+
+    def test_contrast(self, name):
+        """Contrast (q, p) testing term ``name`` with lmerTest's type-3 rows.
+
+        The F statistic does not depend on the basis of the rows, but the
+        Satterthwaite df of a multi-row test does: lmerTest tests the
+        treatment-coded term (each level against the first, products for
+        interactions) expressed in the fitted coding, and so does this.
+        """
+        sl = self.term_slices[name]
+        term = self.terms[list(self.term_slices).index(name)]
+        rows = np.ones((1, 1))
+        for factor in term:
+            levels = self.levels[factor]
+            if levels is None or self.coding == "treatment":
+                n_cols = 1 if levels is None else len(levels) - 1
+                block = np.eye(n_cols)
+            else:
+                n_lev = len(levels)
+                coding = np.vstack([np.eye(n_lev - 1), -np.ones((1, n_lev - 1))])
+                block = coding[1:] - coding[0]
+            rows = np.kron(rows, block)
+        out = np.zeros((len(rows), len(self.column_names)))
+        out[:, sl] = rows
+        return out

@@ -1,15 +1,20 @@
-"""ClusterLMETest: a mixed model at every timepoint with cluster permutation tests."""
+"""ClusterLMETest: a mixed model at every feature with cluster permutation tests.
+
+``fit`` reads the input (``_input``), fits the observed data (``_reml``,
+``_engine``), computes degrees of freedom and p-values (``_df``), the
+permutation null (``_null``) and the clusters (``_inference``); ``plot`` lives
+in ``_plot``.
+"""
 
 import warnings
 from numbers import Real
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ..utils import (
     check_option,
@@ -19,18 +24,19 @@ from ..utils import (
     logger,
     use_log_level,
 )
-from ..utils._checks import _mne_kind
-from ._cluster import (
-    cluster_table,
-    find_clusters,
-    max_cluster_stats,
-    permutation_p,
-    tfce,
-)
 from ._design import DesignSpec, parse_formula, term_name
+from ._df import DF_METHODS, parametric_p, satterthwaite_df, stated_df
 from ._engine import term_statistics
+from ._inference import cluster_frame, cluster_inference, feature_adjacency
+from ._input import (
+    check_factor_columns,
+    grouping,
+    read_design,
+    read_features,
+)
 from ._null import draw_null, plan_null, run_null
 from ._permutation import LEVELS, Blocks
+from ._plot import plot_test
 from ._reml import NestedStructure, fit_reml, stack_stats, x_stats, xy_stats, y_stats
 
 _SCHEMES = ("auto", "labels", "freedman-lane")
@@ -49,8 +55,13 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     At each timepoint the model ``y ~ formula + (1 | groups) + (1 | groups:nested)``
     (a random intercept per subject and per channel nested in subject) is fitted
     by REML with an exact engine batched across timepoints and permutations.
-    Every term gets a Wald F (or, for one-column terms, a t) time course.
-    Family-wise error across time is controlled by a cluster-based
+    Every term gets a Wald F (or, for one-column terms, a t) time course, with
+    Satterthwaite denominator degrees of freedom as lmerTest. ``X`` may have
+    extra axes before time (channels x time, frequencies x time, or an
+    :class:`mne.Epochs` / :class:`mne.time_frequency.EpochsTFR`): the model is
+    fitted at every feature and clusters form over a channel adjacency and the
+    time (and frequency) lattice, as in MNE's spatio-temporal cluster tests.
+    Family-wise error across features is controlled by a cluster-based
     permutation test (Maris & Oostenveld 2007) whose relabellings respect the
     nesting: a factor that varies within channels is swapped within channels,
     a channel-level factor is permuted among the channels of each subject, a
@@ -62,14 +73,18 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
 
     As a scikit-learn transformer this is a feature selector
     (:class:`~sklearn.feature_selection.SelectorMixin`): the features are the
-    timepoints, and ``transform`` keeps those inside significant clusters.
+    timepoints (flattened channels x ... x time for inputs with extra axes),
+    and ``transform`` keeps those inside significant clusters; it accepts
+    whatever ``fit`` accepts (arrays, Epochs, EpochsTFR).
 
     Parameters
     ----------
     formula : str | None
         Fixed effects, e.g. ``'hit_miss * region'`` (a left side ``data ~`` is
         allowed and ignored). Columns of float dtype are covariates, others are
-        factors. None is only allowed when ``fit`` gets ``y`` instead of a
+        factors (a float column with two distinct values, such as 0/1 doubles
+        from MATLAB, gets a warning: convert it with ``.astype(int)`` if it is
+        a factor). None is only allowed when ``fit`` gets ``y`` instead of a
         design (see Notes).
     groups : str | None
         Design column of the subjects (random intercept); None fits no random
@@ -83,14 +98,17 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         effects in the presence of interactions; ``'treatment'`` (reference =
         first sorted level) reproduces the coefficient F tests of a statsmodels
         ``mixedlm(...).f_test`` on unit contrasts.
-    df_method : {'between-within', 'residual'}
+    df_method : {'satterthwaite', 'between-within', 'residual'}
         Denominator degrees of freedom of the F tests (they set the uncorrected
-        p-values and the parametric cluster threshold). ``'between-within'``
-        (default, as nlme): terms varying within channels get ``n_obs -
-        n_channels - p_within``, channel-level terms ``n_channels - n_subjects -
-        p_channel``, subject-level terms ``n_subjects - 1 - p_subject``;
+        p-values and the parametric cluster threshold). ``'satterthwaite'``
+        (default): per term and feature, as lmerTest's
+        ``anova(type = 3, ddf = "Satterthwaite")`` (equal to it to 1e-4 in
+        tests). ``'between-within'`` (as nlme): terms varying within
+        channels get ``n_obs - n_channels - p_within``, channel-level terms
+        ``n_channels - n_subjects - p_channel``, subject-level terms
+        ``n_subjects - 1 - p_subject``;
         ``'residual'`` uses ``n_obs - p`` for every term, as statsmodels'
-        ``f_test`` and the original notebook.
+        ``f_test``.
     statistic : {'F', 't'}
         Test statistic. ``'t'`` needs one-column terms and allows two-tailed
         clusters of positive and negative t separately (as MNE).
@@ -102,14 +120,15 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         interactions that vary within channels by Freedman-Lane, one set of
         permutations per term. ``'labels'``: one joint relabelling of every
         factor (each at its own level) per permutation, shared by all terms, as
-        the original (valid under the global null; one fit per permutation).
+        a single joint relabelling (valid under the global null; one fit per
+        permutation).
         ``'freedman-lane'``: Freedman-Lane for every term that varies within
         channels, relabelling for the others.
     threshold : float | 'null-percentile' | None
         Cluster-forming threshold on the statistic. None: the parametric
         quantile at ``cluster_alpha`` (F, or t with the tail). A number is used
-        as is (on ``|t|`` for two-tailed t). ``'null-percentile'``: the original's
-        per-timepoint ``1 - cluster_alpha`` quantile of the null statistic.
+        as is (on ``|t|`` for two-tailed t). ``'null-percentile'``: the
+        per-feature ``1 - cluster_alpha`` quantile of the null statistic.
         Ignored for ``cluster_stat='tfce'``.
     cluster_alpha : float
         Level of the cluster-forming threshold.
@@ -119,17 +138,30 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         Cluster statistic: sum of the statistic, number of timepoints, or
         threshold-free cluster enhancement (timepoint-wise corrected p-values).
     min_cluster_size : int
-        Clusters shorter than this are ignored in the observed and the null
-        data (2, as the original, drops single timepoints).
+        Clusters with fewer features than this are ignored in the observed and
+        the null data (2 drops single timepoints).
     tfce_params : dict | None
         ``{'e_power': 0.5, 'h_power': 2.0, 'dh': None}``; ``dh=None`` uses 1/100
         of the largest observed ``|statistic|``.
     alpha : float
         Significance level of the corrected p-values (clusters with
         ``p <= alpha`` are selected by ``transform``).
+    times : array-like, shape (n_times,) | None
+        Times in seconds of the last axis of ``X`` (default: ``X.times`` of an
+        MNE input, else timepoint indices). Used in ``to_frame``, ``clusters_``
+        and ``plot``.
+    adjacency : scipy.sparse matrix | array | None
+        Neighbourhood of the features for inputs with extra axes. A square
+        matrix over the first feature axis (channels), e.g. from
+        :func:`mne.channels.find_ch_adjacency`, combined with the time (and
+        frequency) lattice; or a matrix over all flattened features. None: the
+        channel adjacency of an MNE input with several channels
+        (``find_ch_adjacency(info, None)``), a regular lattice otherwise.
+        Ignored for a single time course.
     checkpoint : path-like | None
-        File (``.npz``) where finished permutation chunks are saved; a run with
-        the same data, design and parameters resumes from it.
+        File (``.npz``) where finished permutations are saved; a run with
+        the same data, design and parameters resumes from it (with any
+        ``batch_size`` or ``n_jobs``).
     batch_size : int
         Permutations fitted together in one batched call (one joblib task). It
         does not change the results.
@@ -144,46 +176,61 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     term_levels_ : dict
         Term -> level at which it varies: ``'within'`` (channels), ``'channel'``
         or ``'subject'``.
-    stat_ : ndarray, shape (n_terms, n_times)
-        Observed F (or t) per term.
-    df_ : ndarray, shape (n_terms, 2)
-        Numerator and denominator degrees of freedom per term.
-    p_uncorrected_ : ndarray, shape (n_terms, n_times)
-        Parametric p-values per timepoint.
-    p_corrected_ : ndarray, shape (n_terms, n_times)
-        Cluster-corrected p-values (the p of the cluster a timepoint belongs
-        to, 1 outside clusters; timepoint-wise FWER p for TFCE).
-    threshold_ : ndarray, shape (n_terms, n_times)
+    stat_ : ndarray, shape (n_terms, *feature_shape)
+        Observed F (or t) per term; ``feature_shape`` is ``(n_times,)``, or
+        e.g. ``(n_channels, n_times)`` for inputs with extra axes.
+    df_num_ : ndarray, shape (n_terms,)
+        Numerator degrees of freedom per term.
+    df_den_ : ndarray, shape (n_terms, *feature_shape)
+        Denominator degrees of freedom per term and feature.
+    p_uncorrected_ : ndarray, shape (n_terms, *feature_shape)
+        Parametric p-values per feature.
+    p_corrected_ : ndarray, shape (n_terms, *feature_shape)
+        Cluster-corrected p-values (the p of the cluster a feature belongs
+        to, 1 outside clusters; feature-wise FWER p for TFCE).
+    threshold_ : ndarray, shape (n_terms, *feature_shape)
         Cluster-forming threshold used per term.
     clusters_ : DataFrame
-        One row per observed cluster: term, start, stop (exclusive), statistic,
-        p, significant.
+        One row per observed cluster: term, start, stop (time indices, stop
+        exclusive), statistic, p, significant; ``tmin``/``tmax`` (s) when
+        times are known; for inputs with extra axes also ``size`` (number of
+        features), ``channels`` (names) and ``fmin``/``fmax`` (Hz) where known.
+    cluster_masks_ : list of ndarray of bool, shape feature_shape
+        The features of each row of ``clusters_``.
     null_max_ : ndarray, shape (n_terms, n_permutations)
         Null distribution of the maximal cluster statistic (or TFCE) per term.
-    null_stat_ : ndarray, shape (n_terms, n_permutations, n_times)
+    null_stat_ : ndarray, shape (n_terms, n_permutations, *feature_shape)
         Null statistics (for custom thresholds or diagnostics).
-    coef_ : ndarray, shape (n_coefs, n_times)
+    coef_ : ndarray, shape (n_coefs, n_features)
         Fixed-effect estimates; ``coef_names_`` names the rows.
     coef_names_ : list of str
         Column names of the fixed-effects design.
-    tvalues_ : ndarray, shape (n_coefs, n_times)
+    tvalues_ : ndarray, shape (n_coefs, n_features)
         Wald t of each coefficient.
     variance_components_ : DataFrame
-        Per timepoint, the REML variances ``subject``, ``channel`` and
+        Per feature, the REML variances ``subject``, ``channel`` and
         ``residual``.
-    support_ : ndarray of bool, shape (n_times,)
-        Timepoints inside a significant cluster of any term.
+    support_ : ndarray of bool, shape (n_features,)
+        Features (flattened) inside a significant cluster of any term.
     n_permutations_ : int
         Number of permutations used (enumerated count for ``'all'``).
     times_ : ndarray, shape (n_times,) | None
-        Times in seconds when ``X`` was an ``Epochs``.
+        Times in seconds (from ``times`` or the MNE input).
+    ch_names_ : list of str | None
+        Channel names of the first feature axis (MNE input with channels).
+    freqs_ : ndarray | None
+        Frequencies of an EpochsTFR input.
+    feature_shape_ : tuple of int
+        Shape of one observation (last axis: time).
     n_features_in_ : int
-        Number of timepoints.
+        Number of features (timepoints, or channels x times).
 
     See Also
     --------
     mne.stats.permutation_cluster_1samp_test : Sign-flip cluster test without
         random effects.
+    mne.stats.spatio_temporal_cluster_1samp_test : The same over channels x
+        time.
 
     Notes
     -----
@@ -194,8 +241,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     (unbalanced designs are fitted exactly). With ``n_permutations`` random
     relabellings the smallest p-value is ``1 / (n_permutations + 1)``. A random
     relabelling that would leave a cell of the design empty (rank deficient) is
-    drawn again. Denominator degrees of freedom are stated (``df_method``), not
-    Satterthwaite.
+    drawn again. Random slopes are not supported: the random effects are
+    nested random intercepts (``(1 | groups) + (1 | groups:nested)``); fit
+    models with random slopes per feature in lme4 instead. Satterthwaite
+    degrees of freedom hold a variance estimated at 0 fixed, as lmerTest.
 
     References
     ----------
@@ -204,6 +253,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
 
     Winkler AM et al. (2014). Permutation inference for the general linear
     model. NeuroImage 92:381-397.
+
+    Kuznetsova A, Brockhoff PB, Christensen RHB (2017). lmerTest package:
+    tests in linear mixed effects models. J Stat Softw 82(13):1-26.
 
     Examples
     --------
@@ -227,7 +279,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         nested=None,
         *,
         coding="sum",
-        df_method="between-within",
+        df_method="satterthwaite",
         statistic="F",
         n_permutations=1000,
         permutation_scheme="auto",
@@ -238,6 +290,8 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         min_cluster_size=2,
         tfce_params=None,
         alpha=0.05,
+        times=None,
+        adjacency=None,
         checkpoint=None,
         batch_size=50,
         n_jobs=None,
@@ -259,6 +313,8 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         self.min_cluster_size = min_cluster_size
         self.tfce_params = tfce_params
         self.alpha = alpha
+        self.times = times
+        self.adjacency = adjacency
         self.checkpoint = checkpoint
         self.batch_size = batch_size
         self.n_jobs = n_jobs
@@ -272,13 +328,16 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, design=None):
-        """Fit the model at every timepoint and run the permutation test.
+        """Fit the model at every feature and run the permutation test.
 
         Parameters
         ----------
-        X : array, shape (n_obs, n_times) | Epochs
-            One time series per observation (row). An :class:`mne.Epochs` with
-            one channel is read with ``get_data``; its ``metadata`` is the
+        X : array, shape (n_obs, n_times) or (n_obs, ..., n_times) | Epochs | EpochsTFR
+            One time series (or channels x time, frequencies x time, ...) per
+            observation (row). An :class:`mne.Epochs` with one channel is a
+            time course, with several channels a channels x time test; an
+            :class:`mne.time_frequency.EpochsTFR` (power) is channels x
+            frequencies x time. The ``metadata`` of an MNE input is the
             default design.
         y : array-like, shape (n_obs,) | None
             Used only when ``design`` is None: the single factor (or float
@@ -295,9 +354,78 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         with use_log_level(self.verbose):
             return self._fit(X, y, design)
 
+    def _fit(self, X, y, design):
+        tail, tfce_params = self._check_params()
+        data, metadata = read_features(self, X, reset=True)
+        design, formula, groups, nested, self._predict_from_design = read_design(
+            data.X, y, design, metadata, self.formula, self.groups, self.nested
+        )
+        model = self._model(design, formula, groups, nested, len(data.X))
+        adjacency = feature_adjacency(self.adjacency, data)
+
+        # observed fit, statistics, degrees of freedom, parametric p-values
+        stats = stack_stats(
+            [
+                xy_stats(
+                    model["X"],
+                    data.X,
+                    x_stats(model["X"], model["struct"]),
+                    y_stats(data.X, model["struct"]),
+                    model["struct"],
+                )
+            ]
+        )
+        fit = fit_reml(stats, model["struct"])
+        stat_obs = term_statistics(fit, model["contrasts"], self.statistic)[0]
+        df = self._degrees_of_freedom(model, stats, fit)
+        p_unc = parametric_p(stat_obs, df, self.statistic, tail)
+        self._store_model(fit, model)
+
+        # permutation null
+        null_stat, n_perm, exact = self._permutation_null(data.X, design, model, fit)
+
+        # clusters
+        params = dict(
+            threshold=self.threshold,
+            cluster_alpha=self.cluster_alpha,
+            statistic=self.statistic,
+            cluster_stat=self.cluster_stat,
+            min_cluster_size=self.min_cluster_size,
+            tfce_params=tfce_params,
+            alpha=self.alpha,
+        )
+        result = cluster_inference(
+            model["names"], stat_obs, null_stat, df, tail, params, exact, adjacency
+        )
+        self.clusters_, self.cluster_masks_ = cluster_frame(
+            result["clusters"], data, self.alpha
+        )
+
+        shape = (len(model["names"]),) + data.feature_shape
+        self.terms_ = model["names"]
+        self.term_levels_ = model["levels"]
+        self.stat_ = stat_obs.reshape(shape)
+        self.df_num_ = df[:, 0, 0].copy()
+        self.df_den_ = df[..., 1].reshape(shape)
+        self.p_uncorrected_ = p_unc.reshape(shape)
+        self.p_corrected_ = result["p_corrected"].reshape(shape)
+        self.threshold_ = result["threshold"].reshape(shape)
+        self.null_max_ = result["null_max"]
+        self.null_stat_ = null_stat.reshape(
+            (len(model["names"]), n_perm) + data.feature_shape
+        )
+        self.support_ = (result["p_corrected"] <= self.alpha).any(axis=0)
+        self.n_permutations_ = n_perm
+        self.times_ = data.times
+        self.ch_names_ = data.ch_names
+        self.freqs_ = data.freqs
+        self.feature_shape_ = data.feature_shape
+        self.design_spec_ = model["spec"]
+        return self
+
     def _check_params(self):
         check_option("coding", self.coding, ("sum", "treatment"))
-        check_option("df_method", self.df_method, ("between-within", "residual"))
+        check_option("df_method", self.df_method, DF_METHODS)
         check_option("statistic", self.statistic, ("F", "t"))
         check_option("permutation_scheme", self.permutation_scheme, _SCHEMES)
         check_option("cluster_stat", self.cluster_stat, ("mass", "size", "tfce"))
@@ -341,107 +469,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             tfce_params.update(self.tfce_params)
         return tail, tfce_params
 
-    def _read_input(self, X, y, design):
-        times = None
-        formula, groups, nested = self.formula, self.groups, self.nested
-        if _mne_kind(X) == "Epochs":
-            if design is None and X.metadata is not None:
-                design = X.metadata.reset_index(drop=True)
-            times = X.times.copy()
-            data = X.get_data(copy=False)
-            if data.shape[1] != 1:
-                raise ValueError(
-                    f"X is an Epochs with {data.shape[1]} channels; ClusterLMETest "
-                    "tests one time series per observation. Pick one channel "
-                    "(epochs.copy().pick([name])) or pass an array (n_obs, n_times)."
-                )
-            X = data[:, 0, :]
-        elif _mne_kind(X) is not None:
-            raise TypeError(
-                f"X is an mne.{_mne_kind(X)}; pass an Epochs or an array "
-                "(n_obs, n_times)."
-            )
-        if (
-            hasattr(X, "shape")
-            and getattr(X, "ndim", 2) == 2
-            and not hasattr(X, "iloc")
-        ):
-            X_arr = np.asarray(X)
-            if X_arr.dtype.kind == "f" and np.isnan(X_arr).any():
-                rows = np.flatnonzero(np.isnan(X_arr).any(axis=1))
-                raise ValueError(
-                    f"X has NaN in {len(rows)} rows (first: {rows[:5].tolist()}); "
-                    "drop those rows from X and design together (unbalanced designs "
-                    "are fitted exactly)."
-                )
-        X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        if design is None:
-            if y is None:
-                raise ValueError(
-                    "ClusterLMETest requires y to be passed, but the target y is "
-                    "None: fit needs design (a DataFrame with the factor columns of "
-                    "formula) or y (a single factor)."
-                )
-            y = np.asarray(y)
-            if y.ndim != 1 or len(y) != len(X):
-                raise ValueError(
-                    f"y must have shape (n_obs,) = ({len(X)},), got {y.shape}."
-                )
-            design = pd.DataFrame({"y": y})
-            formula, groups, nested = "y", None, None
-            self._predict_from_design = False
-        else:
-            self._predict_from_design = True
-        if not isinstance(design, pd.DataFrame):
-            raise TypeError(
-                f"design must be a pandas DataFrame, got {type(design).__name__}."
-            )
-        if len(design) != len(X):
-            raise ValueError(
-                f"design has {len(design)} rows but X has {len(X)}: they must "
-                "describe the same observations, in the same order."
-            )
-        if formula is None:
-            raise ValueError(
-                "formula is None: give the fixed effects, e.g. "
-                "ClusterLMETest('hit_miss * region', groups='sid', nested='ch')."
-            )
-        return X, design.reset_index(drop=True), formula, groups, nested, times
-
-    def _grouping(self, design, groups, nested):
-        if nested is not None and groups is None:
-            raise ValueError(
-                "nested is given without groups: channels are nested in subjects, "
-                "so give groups (the subject column) too."
-            )
-        subject = channel = None
-        for name in (groups, nested):
-            if name is not None and name not in design.columns:
-                raise ValueError(
-                    f"design has no column {name!r}; its columns are "
-                    f"{list(design.columns)}."
-                )
-            if name is not None and design[name].isna().any():
-                raise ValueError(f"design column {name!r} has missing values.")
-        if groups is not None:
-            subject = pd.factorize(design[groups], sort=True)[0]
-        if nested is not None:
-            pairs = design[groups].astype(str) + "\x00" + design[nested].astype(str)
-            channel = pd.factorize(pairs, sort=True)[0]
-        return subject, channel
-
-    def _fit(self, X, y, design):
-        tail, tfce_params = self._check_params()
-        X, design, formula, groups, nested, times = self._read_input(X, y, design)
-        n_obs, n_times = X.shape
+    def _model(self, design, formula, groups, nested, n_obs):
+        """Fixed-effects coding, grouping, term levels and contrasts."""
         terms = parse_formula(formula)
-        for term in terms:
-            for name in term:
-                if name in (groups, nested):
-                    raise ValueError(
-                        f"{name!r} is a grouping column and cannot be a fixed effect "
-                        "in formula."
-                    )
+        check_factor_columns(design, terms, groups, nested)
         spec = DesignSpec(terms, design, self.coding)
         X_design = spec.matrix(design)
         n_coefs = X_design.shape[1]
@@ -457,7 +488,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 f"{rank} < {n_coefs} columns): a factor combination has no "
                 "observations or two factors are confounded. Simplify formula."
             )
-        subject, channel = self._grouping(design, groups, nested)
+        subject, channel = grouping(design, groups, nested)
         struct = NestedStructure(subject, channel, n_obs)
         blocks = Blocks(subject, channel, n_obs)
         names = [term_name(t) for t in terms]
@@ -471,36 +502,54 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 "statistic='t' needs one-column terms; a factor with more than two "
                 "levels has a multi-column term. Use statistic='F'."
             )
-
-        # observed fit
-        fit = fit_reml(
-            stack_stats(
-                [
-                    xy_stats(
-                        X_design,
-                        X,
-                        x_stats(X_design, struct),
-                        y_stats(X, struct),
-                        struct,
-                    )
-                ]
-            ),
-            struct,
+        return dict(
+            terms=terms,
+            spec=spec,
+            X=X_design,
+            struct=struct,
+            blocks=blocks,
+            names=names,
+            levels=levels,
+            contrasts=contrasts,
         )
-        stat_obs = term_statistics(fit, contrasts, self.statistic)[0]
-        df = self._degrees_of_freedom(names, levels, spec, struct, n_obs)
-        p_unc = self._parametric_p(stat_obs, df, tail)
-        self._store_model(fit, spec, struct, n_times)
 
-        # permutations
-        groups_of_jobs = plan_null(self.permutation_scheme, names, terms, levels, spec)
+    def _degrees_of_freedom(self, model, stats, fit):
+        """Numerator and denominator df, shape (n_terms, n_features, 2)."""
+        names, spec, struct = model["names"], model["spec"], model["struct"]
+        n_features = fit["sigma2"].shape[1]
+        df = np.zeros((len(names), n_features, 2))
+        df[..., 0] = [[len(c)] for c in model["contrasts"]]
+        if self.df_method == "satterthwaite":
+            tests = [spec.test_contrast(n) for n in names]
+            df[..., 1] = satterthwaite_df(stats, fit, struct, tests)[:, 0]
+        else:
+            df[..., 1] = stated_df(
+                self.df_method, names, model["levels"], spec, struct, struct.n_obs
+            )[:, None]
+        return df
+
+    def _permutation_null(self, X, design, model, fit):
+        plans = plan_null(
+            self.permutation_scheme,
+            model["names"],
+            model["terms"],
+            model["levels"],
+            model["spec"],
+        )
         rng = check_random_state(self.random_state)
         exact = self.n_permutations == "all"
-        plans = []
-        for group in groups_of_jobs:
-            plans.append(
-                draw_null(group, rng, blocks, design, X, spec, self.n_permutations)
+        plans = [
+            draw_null(
+                group,
+                rng,
+                model["blocks"],
+                design,
+                X,
+                model["spec"],
+                self.n_permutations,
             )
+            for group in plans
+        ]
         n_perm = plans[0]["n_perm"]
         if len({plan["n_perm"] for plan in plans}) > 1:
             raise ValueError(
@@ -513,16 +562,16 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 f"smallest p-value is 1/{n_perm + 1}. Use at least "
                 f"{int(np.ceil(1 / self.alpha)) - 1} permutations.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         null_stat = run_null(
             plans,
             X,
             design,
-            spec,
-            struct,
-            contrasts,
-            names,
+            model["spec"],
+            model["struct"],
+            model["contrasts"],
+            model["names"],
             fit["gamma"][0],
             statistic=self.statistic,
             batch_size=self.batch_size,
@@ -538,55 +587,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             ),
             verbose=self.verbose,
         )
+        return null_stat, n_perm, exact
 
-        # clusters
-        self._cluster_inference(
-            names, stat_obs, null_stat, df, tail, tfce_params, exact, times
-        )
-        self.terms_ = names
-        self.term_levels_ = levels
-        self.stat_ = stat_obs
-        self.df_ = df
-        self.p_uncorrected_ = p_unc
-        self.null_stat_ = null_stat
-        self.n_permutations_ = n_perm
-        self.times_ = times
-        self.design_spec_ = spec
-        return self
-
-    def _degrees_of_freedom(self, names, levels, spec, struct, n_obs):
-        n_coefs = len(spec.column_names)
-        df = np.zeros((len(names), 2))
-        per_level = {lv: 0 for lv in LEVELS}
-        for name in names:
-            sl = spec.term_slices[name]
-            per_level[levels[name]] += sl.stop - sl.start
-        n_chan = struct.n_channels if struct.has_channel else n_obs
-        n_subj = struct.n_subjects if struct.has_subject else n_obs
-        for i, name in enumerate(names):
-            sl = spec.term_slices[name]
-            df[i, 0] = sl.stop - sl.start
-            if self.df_method == "residual" or not struct.has_subject:
-                df[i, 1] = n_obs - n_coefs
-            elif levels[name] == "within":
-                df[i, 1] = n_obs - n_chan - per_level["within"]
-                if not struct.has_channel:
-                    df[i, 1] = n_obs - n_subj - per_level["within"]
-            elif levels[name] == "channel":
-                df[i, 1] = n_chan - n_subj - per_level["channel"]
-            else:
-                df[i, 1] = n_subj - 1 - per_level["subject"]
-        return np.maximum(df, 1)
-
-    def _parametric_p(self, stat, df, tail):
-        if self.statistic == "F":
-            return sps.f.sf(stat, df[:, :1], df[:, 1:])
-        t_dist = sps.t(df[:, 1:])
-        if tail == 0:
-            return np.minimum(1.0, 2 * t_dist.sf(np.abs(stat)))
-        return t_dist.sf(tail * stat)
-
-    def _store_model(self, fit, spec, struct, n_times):
+    def _store_model(self, fit, model):
+        struct = model["struct"]
         beta = fit["beta"][0]
         se = np.sqrt(
             fit["sigma2"][0][:, None]
@@ -594,7 +598,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         )
         self.coef_ = beta.T
         self.tvalues_ = (beta / se).T
-        self.coef_names_ = list(spec.column_names)
+        self.coef_names_ = list(model["spec"].column_names)
         sigma2 = fit["sigma2"][0]
         gamma = fit["gamma"][0]
         self.variance_components_ = pd.DataFrame(
@@ -608,91 +612,39 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             n_zero = int((gamma[:, j] < 1e-8).sum()) if struct.free[j] else 0
             if n_zero:
                 logger.info(
-                    "Singular fit at %d of %d timepoints: the %s variance is "
+                    "Singular fit at %d of %d features: the %s variance is "
                     "estimated at 0 there (REML pools the strata).",
                     n_zero,
-                    n_times,
+                    len(gamma),
                     name,
                 )
-
-    def _cluster_inference(
-        self, names, stat_obs, null_stat, df, tail, tfce_params, exact, times
-    ):
-        n_terms, n_times = stat_obs.shape
-        p_corr = np.ones((n_terms, n_times))
-        thresholds = np.zeros((n_terms, n_times))
-        null_max = np.zeros((n_terms, null_stat.shape[1]))
-        rows = []
-        for i, name in enumerate(names):
-            obs = stat_obs[i]
-            null = null_stat[i]
-            if self.cluster_stat == "tfce":
-                dh = tfce_params["dh"]
-                if dh is None:
-                    dh = max(np.abs(obs).max(), 1e-12) / 100
-                kw = dict(
-                    e_power=tfce_params["e_power"],
-                    h_power=tfce_params["h_power"],
-                    dh=dh,
-                )
-                obs_tfce = tfce(obs, tail, **kw)
-                null_max[i] = np.abs(tfce(null, tail, **kw)).max(axis=1)
-                p_corr[i] = permutation_p(obs_tfce, null_max[i], exact)
-                for start, stop in find_clusters(p_corr[i] <= self.alpha):
-                    seg = obs_tfce[start:stop]
-                    rows.append(
-                        (
-                            name,
-                            start,
-                            stop,
-                            float(seg[np.abs(seg).argmax()]),
-                            float(p_corr[i, start:stop].min()),
-                        )
-                    )
-                continue
-            thresholds[i] = self._threshold(null, df[i], tail)
-            null_max[i] = max_cluster_stats(
-                null, thresholds[i], tail, self.cluster_stat, self.min_cluster_size
-            )
-            clusters = cluster_table(
-                obs, thresholds[i], tail, self.cluster_stat, self.min_cluster_size
-            )
-            for start, stop, value in clusters:
-                p = float(permutation_p([value], null_max[i], exact)[0])
-                p_corr[i, start:stop] = p
-                rows.append((name, start, stop, value, p))
-        clusters = pd.DataFrame(
-            rows, columns=["term", "start", "stop", "statistic", "p"]
-        )
-        clusters["significant"] = clusters["p"] <= self.alpha
-        if times is not None:
-            clusters["tmin"] = times[clusters["start"].to_numpy(int)]
-            clusters["tmax"] = times[clusters["stop"].to_numpy(int) - 1]
-        self.clusters_ = clusters
-        self.p_corrected_ = p_corr
-        self.threshold_ = thresholds
-        self.null_max_ = null_max
-        self.support_ = (p_corr <= self.alpha).any(axis=0)
-
-    def _threshold(self, null, df, tail):
-        n_times = null.shape[1]
-        if isinstance(self.threshold, Real):
-            return np.full(n_times, float(self.threshold))
-        if self.threshold == "null-percentile":
-            if tail == 0:
-                return np.quantile(np.abs(null), 1 - self.cluster_alpha, axis=0)
-            return np.quantile(tail * null, 1 - self.cluster_alpha, axis=0)
-        if self.statistic == "F":
-            value = sps.f.isf(self.cluster_alpha, df[0], df[1])
-        else:
-            level = self.cluster_alpha / 2 if tail == 0 else self.cluster_alpha
-            value = sps.t.isf(level, df[1])
-        return np.full(n_times, float(value))
 
     # -------------------------------------------------------------- results
     def _get_support_mask(self):
         check_is_fitted(self)
         return self.support_
+
+    def transform(self, X):
+        """Keep the features inside significant clusters.
+
+        Parameters
+        ----------
+        X : array | Epochs | EpochsTFR
+            Data like those given to ``fit``.
+
+        Returns
+        -------
+        X_selected : ndarray, shape (n_obs, n_selected)
+            The selected (flattened) features.
+        """
+        check_is_fitted(self)
+        data, _ = read_features(self, X, reset=False)
+        if data.feature_shape != self.feature_shape_:
+            raise ValueError(
+                f"X has feature shape {data.feature_shape}, but ClusterLMETest "
+                f"was fitted on {self.feature_shape_}."
+            )
+        return super().transform(data.X)
 
     @available_if(_fitted_with_design)
     def predict(self, design):
@@ -707,8 +659,8 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
 
         Returns
         -------
-        y_pred : ndarray, shape (n_rows, n_times)
-            ``X_design @ coef_`` at every timepoint.
+        y_pred : ndarray, shape (n_rows, n_features)
+            ``X_design @ coef_`` at every feature (flattened).
         """
         check_is_fitted(self)
         if not isinstance(design, pd.DataFrame):
@@ -723,8 +675,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         Parameters
         ----------
         kind : {'timecourse', 'clusters'}
-            ``'timecourse'``: one row per term and timepoint with the statistic,
-            uncorrected and corrected p, the threshold and the cluster id;
+            ``'timecourse'``: one row per term and feature with the statistic,
+            numerator and denominator df, uncorrected and corrected p, the
+            threshold and the cluster id (plus ``time`` in seconds, and
+            ``channel`` / ``freq`` for inputs with those axes);
             ``'clusters'``: the cluster table.
 
         Returns
@@ -736,38 +690,49 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         check_option("kind", kind, ("timecourse", "clusters"))
         if kind == "clusters":
             return self.clusters_.copy()
-        n_times = self.stat_.shape[1]
+        shape = self.feature_shape_
+        n_features = int(np.prod(shape))
+        coords = np.unravel_index(np.arange(n_features), shape)
         frames = []
         for i, name in enumerate(self.terms_):
-            cluster_id = np.full(n_times, -1)
-            sub = self.clusters_[self.clusters_["term"] == name]
-            for k, (start, stop) in enumerate(zip(sub["start"], sub["stop"])):
-                cluster_id[start:stop] = k
-            frame = pd.DataFrame(
+            cluster_id = np.full(n_features, -1)
+            for k in np.flatnonzero(self.clusters_["term"].to_numpy() == name):
+                cluster_id[self.cluster_masks_[k].ravel()] = k
+            columns = {"term": name, "time_index": coords[-1]}
+            if self.times_ is not None:
+                columns["time"] = self.times_[coords[-1]]
+            if len(shape) > 1:
+                if self.ch_names_ is not None:
+                    columns["channel"] = np.asarray(self.ch_names_)[coords[0]]
+                else:
+                    columns["feature_index"] = np.arange(n_features)
+                if self.freqs_ is not None:
+                    columns["freq"] = self.freqs_[coords[-2]]
+            columns.update(
                 {
-                    "term": name,
-                    "time_index": np.arange(n_times),
-                    self.statistic: self.stat_[i],
-                    "df_num": self.df_[i, 0],
-                    "df_den": self.df_[i, 1],
-                    "p_uncorrected": self.p_uncorrected_[i],
-                    "p_corrected": self.p_corrected_[i],
-                    "threshold": self.threshold_[i],
+                    self.statistic: self.stat_[i].ravel(),
+                    "df_num": self.df_num_[i],
+                    "df_den": self.df_den_[i].ravel(),
+                    "p_uncorrected": self.p_uncorrected_[i].ravel(),
+                    "p_corrected": self.p_corrected_[i].ravel(),
+                    "threshold": self.threshold_[i].ravel(),
                     "cluster": cluster_id,
                 }
             )
-            if self.times_ is not None:
-                frame.insert(2, "time", self.times_)
-            frames.append(frame)
+            frames.append(pd.DataFrame(columns))
         return pd.concat(frames, ignore_index=True)
 
     @property
     def results_(self):
-        """Tidy per-term, per-timepoint results (``to_frame()``)."""
+        """Tidy per-term, per-feature results (``to_frame()``)."""
         return self.to_frame()
 
     def plot(self, axes=None, show=False):
-        """Plot the statistic of every term with significant clusters shaded.
+        """Plot the statistic of every term with significant clusters marked.
+
+        A time course per term with clusters shaded (x axis in seconds when
+        times are known); for inputs with extra axes an image per term
+        (channels or frequencies x time) with significant clusters outlined.
 
         Parameters
         ----------
@@ -781,43 +746,5 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         fig : matplotlib.figure.Figure
             The figure.
         """
-        import matplotlib.pyplot as plt
-
         check_is_fitted(self)
-        n_terms = len(self.terms_)
-        if axes is None:
-            fig, axes = plt.subplots(
-                n_terms, 1, sharex=True, figsize=(7, 1.8 + 1.6 * n_terms), squeeze=False
-            )
-            axes = axes[:, 0]
-        else:
-            axes = np.atleast_1d(axes)
-            if len(axes) != n_terms:
-                raise ValueError(f"axes must have {n_terms} axes, got {len(axes)}.")
-            fig = axes[0].figure
-        x = self.times_ if self.times_ is not None else np.arange(self.stat_.shape[1])
-        half = (x[1] - x[0]) / 2 if len(x) > 1 else 0.5
-        for i, (ax, name) in enumerate(zip(axes, self.terms_)):
-            ax.plot(x, self.stat_[i], color="k", lw=1.2)
-            if self.cluster_stat != "tfce":
-                ax.plot(x, self.threshold_[i], color="0.5", ls="--", lw=0.8)
-            sub = self.clusters_[self.clusters_["term"] == name]
-            for _, row in sub.iterrows():
-                lo = x[int(row["start"])] - half
-                hi = x[int(row["stop"]) - 1] + half
-                color = "tab:red" if row["significant"] else "0.85"
-                ax.axvspan(lo, hi, color=color, alpha=0.3, lw=0)
-                if row["significant"]:
-                    ax.text(
-                        lo,
-                        ax.get_ylim()[1] * 0.9,
-                        f"p={row['p']:.3g}",
-                        fontsize=8,
-                        color="tab:red",
-                    )
-            ax.set_ylabel(f"{self.statistic}: {name}")
-        axes[-1].set_xlabel("time (s)" if self.times_ is not None else "timepoint")
-        fig.tight_layout()
-        if show:
-            plt.show()
-        return fig
+        return plot_test(self, axes=axes, show=show)

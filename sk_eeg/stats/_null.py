@@ -145,38 +145,40 @@ def run_null(
 
     n_perm = plans[0]["n_perm"]
     n_times = X.shape[1]
-    null_stat = np.zeros((len(names), n_perm, n_times))
-    tasks = []
-    for g, plan in enumerate(plans):
-        for start in range(0, n_perm, batch_size):
-            stop = min(start + batch_size, n_perm)
-            tasks.append((g, start, stop))
-    done = {}
+    # per group: its null statistics and which permutations are finished; the
+    # checkpoint stores these per permutation, so a run resumes with any
+    # batch_size
+    nulls = [np.zeros((n_perm, len(plan["terms"]), n_times)) for plan in plans]
+    done = [np.zeros(n_perm, bool) for _ in plans]
     path = None
     fingerprint = None
     if checkpoint is not None:
         check_type(checkpoint, "path-like", "checkpoint")
         path = Path(checkpoint)
         fingerprint = null_fingerprint(X, design, plans, settings)
-        done = _load_checkpoint(path, fingerprint)
-        if done:
+        if _load_checkpoint(path, fingerprint, nulls, done):
             logger.info(
-                "Resuming from %s: %d of %d chunks done.",
+                "Resuming from %s: %d of %d permutations done.",
                 path,
-                len(done),
-                len(tasks),
+                int(np.logical_and.reduce(done).sum()),
+                n_perm,
             )
-    todo = [t for t in tasks if f"{t[0]}_{t[1]}" not in done]
+    tasks = []
+    for start in range(0, n_perm, batch_size):
+        for g in range(len(plans)):
+            todo = np.flatnonzero(~done[g][start : start + batch_size]) + start
+            if len(todo):
+                tasks.append((g, todo))
     design_f = design[list(spec.factors)]
 
-    def _job(g, start, stop):
+    def _job(g, perms):
         plan = plans[g]
         job = {"kind": plan["kind"]}
         if plan["kind"] == "labels":
-            job["idx"] = {f: a[start:stop] for f, a in plan["idx"].items()}
+            job["idx"] = {f: a[perms] for f, a in plan["idx"].items()}
         else:
             job.update(
-                idx=plan["idx"][start:stop],
+                idx=plan["idx"][perms],
                 fitted=plan["fitted"],
                 resid=plan["resid"],
             )
@@ -186,42 +188,58 @@ def run_null(
         )
 
     parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    results = parallel(_job(*t) for t in todo)
+    results = parallel(_job(*t) for t in tasks)
+    n_done = int(np.logical_and.reduce(done).sum())
     bar = progress_bar(
-        total=len(tasks),
-        initial=len(tasks) - len(todo),
-        desc="permutations",
-        verbose=verbose,
+        total=n_perm, initial=n_done, desc="permutations", verbose=verbose
     )
     try:
-        for (g, start, stop), chunk in zip(todo, results):
-            done[f"{g}_{start}"] = chunk
+        for (g, perms), chunk in zip(tasks, results):
+            nulls[g][perms] = chunk
+            done[g][perms] = True
             if path is not None:
-                _save_checkpoint(path, fingerprint, done)
-            bar.update(1)
+                _save_checkpoint(path, fingerprint, nulls, done)
+            now = int(np.logical_and.reduce(done).sum())
+            bar.update(now - n_done)
+            n_done = now
     finally:
         bar.close()
-    for g, start, stop in tasks:
-        chunk = done[f"{g}_{start}"]
-        for j, i in enumerate(plans[g]["terms"]):
-            null_stat[i, start:stop] = chunk[:, j]
+    null_stat = np.zeros((len(names), n_perm, n_times))
+    for g, plan in enumerate(plans):
+        for j, i in enumerate(plan["terms"]):
+            null_stat[i] = nulls[g][:, j]
     return null_stat
 
 
-def _load_checkpoint(path, fingerprint):
+def _load_checkpoint(path, fingerprint, nulls, done):
+    """Fill ``nulls`` and ``done`` from ``path``; False when there is no file."""
     if not path.exists():
-        return {}
+        return False
     with np.load(path, allow_pickle=False) as data:
         if str(data["fingerprint"]) != fingerprint:
             raise ValueError(
                 f"checkpoint {str(path)!r} belongs to a different run (data, design, "
                 "parameters or random_state differ). Delete it or use another path."
             )
-        return {k[6:]: data[k] for k in data.files if k.startswith("chunk_")}
+        for g in range(len(nulls)):
+            if f"done_{g}" in data.files:
+                done[g][:] = data[f"done_{g}"]
+                nulls[g][done[g]] = data[f"null_{g}"][done[g]]
+        # files written by earlier versions: one array per chunk "g_start"
+        for key in data.files:
+            if key.startswith("chunk_"):
+                g, start = (int(v) for v in key[6:].split("_"))
+                chunk = data[key]
+                nulls[g][start : start + len(chunk)] = chunk
+                done[g][start : start + len(chunk)] = True
+    return True
 
 
-def _save_checkpoint(path, fingerprint, done):
+def _save_checkpoint(path, fingerprint, nulls, done):
     tmp = path.with_name(path.name + ".tmp.npz")
-    arrays = {f"chunk_{k}": v for k, v in done.items()}
+    arrays = {}
+    for g, (null, mask) in enumerate(zip(nulls, done)):
+        arrays[f"null_{g}"] = null
+        arrays[f"done_{g}"] = mask
     np.savez(tmp, fingerprint=np.array(fingerprint), **arrays)
     os.replace(tmp, path)

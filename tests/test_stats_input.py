@@ -1,0 +1,163 @@
+"""What users trip over: resume, 0/1 floats, progress, CLI, NaN, Epochs, times."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+import sk_eeg.stats._null as null_module
+from sk_eeg.cli import main
+from sk_eeg.datasets import make_nested_timeseries
+from sk_eeg.stats import ClusterLMETest
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    return make_nested_timeseries(
+        n_subjects=4,
+        n_channels=[3, 5, 4, 4],
+        n_times=24,
+        effect_window=(8, 16),
+        hit_miss_effect=1.5,
+        random_state=0,
+    )
+
+
+def _small_test(**kwargs):
+    params = dict(
+        groups="sid",
+        nested="ch",
+        n_permutations=19,
+        batch_size=5,
+        random_state=0,
+        verbose=False,
+    )
+    params.update(kwargs)
+    return ClusterLMETest(params.pop("formula", "hit_miss * region"), **params)
+
+
+def test_checkpoint_resumes_with_another_batch_size(small_data, tmp_path, monkeypatch):
+    X, design = small_data
+    ref = _small_test().fit(X, design=design)
+    path = tmp_path / "null.npz"
+    original = null_module.null_chunk
+    calls = []
+
+    def dying(*args, **kwargs):
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append(len(args[0]["idx"]) if args[0]["kind"] != "labels" else 0)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(null_module, "null_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _small_test(checkpoint=path).fit(X, design=design)
+    monkeypatch.setattr(null_module, "null_chunk", original)
+    # 4 chunks of 5 permutations were saved; resume in chunks of 7 and of 3
+    for batch_size in (7, 3):
+        resumed = _small_test(checkpoint=path, batch_size=batch_size).fit(
+            X, design=design
+        )
+        np.testing.assert_allclose(resumed.null_stat_, ref.null_stat_, rtol=1e-10)
+        np.testing.assert_array_equal(resumed.p_corrected_, ref.p_corrected_)
+        pd.testing.assert_frame_equal(resumed.clusters_, ref.clusters_)
+
+
+def test_float_column_with_two_values_warns_and_says_how_to_make_a_factor(
+    small_data,
+):
+    X, design = small_data
+    floats = design.assign(hit_miss=design["hit_miss"].astype(float))
+    with pytest.warns(
+        UserWarning,
+        match=r"'hit_miss' is float with two distinct.*"
+        r"astype\(int\)",
+    ):
+        as_covariate = _small_test(n_permutations=1).fit(X, design=floats)
+    with pytest.warns(UserWarning) as record:
+        as_factor = _small_test(n_permutations=1).fit(X, design=design)
+    assert not any("two distinct" in str(w.message) for w in record)
+    # a 0/1 covariate is not the sum-coded factor: the region F changes
+    assert not np.allclose(as_covariate.stat_[1], as_factor.stat_[1])
+
+
+def test_progress_bar_counts_permutations(small_data, monkeypatch):
+    X, design = small_data
+    bars = []
+    original = null_module.progress_bar
+
+    def recording(**kwargs):
+        bar = original(**kwargs)
+        steps = []
+        bar.update = steps.append
+        bars.append((kwargs, steps))
+        return bar
+
+    monkeypatch.setattr(null_module, "progress_bar", recording)
+    _small_test(n_permutations=23, batch_size=4).fit(X, design=design)
+    ((kwargs, steps),) = bars
+    assert kwargs["total"] == 23  # permutations, not 3 terms x 6 chunks
+    assert sum(steps) == 23 and max(steps) <= 4
+
+
+def test_cli_threshold_error_names_the_option(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["cluster-lme", str(tmp_path / "x.csv"), "--threshold", "abc"])
+    err = capsys.readouterr().err
+    assert "--threshold" in err and "'abc'" in err and "null-percentile" in err
+
+
+def test_nan_in_a_dataframe_gets_our_message(small_data):
+    X, design = small_data
+    frame = pd.DataFrame(X)
+    frame.iloc[3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"X has NaN in 1 rows \(first: \[3\]\)"):
+        _small_test().fit(frame, design=design)
+
+
+def _epochs(n_channels=1, random_state=1):
+    import mne
+
+    X, design = make_nested_timeseries(
+        n_subjects=4,
+        n_channels=4,
+        n_times=20,
+        effect_window=(5, 12),
+        hit_miss_effect=2.0,
+        random_state=random_state,
+    )
+    data = np.repeat(X[:, None, :], n_channels, axis=1)
+    info = mne.create_info([f"e{k}" for k in range(n_channels)], 100.0, "seeg")
+    epochs = mne.EpochsArray(data, info, tmin=-0.05, metadata=design, verbose=False)
+    return epochs, X, design
+
+
+def test_pipeline_on_epochs_transforms_epochs():
+    epochs, X, design = _epochs()
+    y = design["hit_miss"].to_numpy()
+    test = _small_test(formula="hit_miss", nested=None, n_permutations=39)
+    pipe = make_pipeline(test, LogisticRegression()).fit(epochs, y)
+    selected = pipe[0].transform(epochs)
+    np.testing.assert_array_equal(selected, X[:, pipe[0].support_])
+    assert selected.shape[1] >= 2  # the planted window is found
+    assert pipe.score(epochs, y) > 0.6
+    with pytest.raises(ValueError, match="expecting 20 features"):
+        pipe[0].transform(epochs.copy().crop(0, 0.1))
+
+
+def test_times_are_used_in_frames_clusters_and_plot(small_data):
+    X, design = small_data
+    times = np.linspace(-0.2, 0.26, X.shape[1])
+    test = _small_test(n_permutations=39, times=times).fit(X, design=design)
+    frame = test.to_frame()
+    np.testing.assert_allclose(frame["time"][: X.shape[1]], times)
+    row = test.clusters_.iloc[0]
+    assert row["tmin"] == times[row["start"]]
+    assert row["tmax"] == times[row["stop"] - 1]
+    fig = test.plot()
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "" and fig.axes[-1].get_xlabel() == "time (s)"
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), times)
+    with pytest.raises(ValueError, match="times must have one value per timepoint"):
+        _small_test(times=times[:-1]).fit(X, design=design)
