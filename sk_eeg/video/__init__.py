@@ -23,6 +23,7 @@ from ._metrics import (
     video_psnr,
     video_ssim,
 )
+from ._viz import plot_video_frames, save_video_gif
 
 __all__ = [
     "SEED_DV_BANDS",
@@ -37,7 +38,9 @@ __all__ = [
     "cross_validate_blocks",
     "n_way_chance_level",
     "n_way_identification",
+    "plot_video_frames",
     "reconstruction_baselines",
+    "save_video_gif",
     "video_mse",
     "video_psnr",
     "video_ssim",
