@@ -2,7 +2,7 @@
 
 import os
 import sys
-from collections import defaultdict
+from importlib import import_module
 from pathlib import Path
 
 import sk_eeg
@@ -25,18 +25,34 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "sphinxcontrib.bibtex",
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
+exclude_patterns = [
+    "_build",
+    "_inventories",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "sg_execution_times.rst",
+]
 html_theme = "pydata_sphinx_theme"
 html_title = f"sk_eeg {release}"
 html_theme_options = {"navigation_with_keys": False}
+default_role = "py:obj"
 
+# -- References (sphinxcontrib-bibtex) ----------------------------------------
+bibtex_bibfiles = ["references.bib"]
+bibtex_default_style = "unsrt"
+bibtex_reference_style = "author_year"
+
+# -- API pages -----------------------------------------------------------------
 autosummary_generate = True
 autodoc_default_options = {"inherited-members": False}
+autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
 numpydoc_xref_param_type = True
 numpydoc_xref_aliases = {
     "Epochs": "mne.Epochs",
@@ -78,24 +94,41 @@ numpydoc_xref_ignore = {
     "type",
 }
 
-intersphinx_mapping = {
-    "python": ("https://docs.python.org/3", None),
-    "numpy": ("https://numpy.org/doc/stable", None),
-    "scipy": ("https://docs.scipy.org/doc/scipy", None),
-    "sklearn": ("https://scikit-learn.org/stable", None),
-    "mne": ("https://mne.tools/stable", None),
-    "pandas": ("https://pandas.pydata.org/docs", None),
-    "joblib": ("https://joblib.readthedocs.io/en/stable", None),
-    "tqdm": ("https://tqdm.github.io/docs", None),
+# -- Links to other projects (intersphinx), working offline --------------------
+# The build machine has no internet. An inventory is used when its file is in
+# doc/_inventories/ (``make -C doc inventories``, i.e. ``python conf.py
+# --fetch-inventories``, stores them where the network is reachable) or, with
+# SK_EEG_DOC_ONLINE=1, fetched from the project's site at build time.
+# Projects with neither are left out, so their names render as plain text
+# instead of failing a -W build or hanging on a timeout.
+_INTERSPHINX_URLS = {
+    "python": "https://docs.python.org/3",
+    "numpy": "https://numpy.org/doc/stable",
+    "scipy": "https://docs.scipy.org/doc/scipy",
+    "sklearn": "https://scikit-learn.org/stable",
+    "mne": "https://mne.tools/stable",
+    "torch": "https://docs.pytorch.org/docs/stable",
+    "pandas": "https://pandas.pydata.org/docs",
+    "joblib": "https://joblib.readthedocs.io/en/stable",
+    "matplotlib": "https://matplotlib.org/stable",
 }
-# The build machine has no internet: intersphinx inventories are fetched only
-# when SK_EEG_DOC_ONLINE is set, otherwise cross-project links stay plain text:
-# numpydoc's type cross-references (bool, array_like, ...) point into those
-# inventories, so they are switched off too. Every remaining warning is an error.
-if not os.environ.get("SK_EEG_DOC_ONLINE"):
-    intersphinx_mapping = {}
+INVENTORY_DIR = HERE / "_inventories"
+_ONLINE = bool(os.environ.get("SK_EEG_DOC_ONLINE"))
+intersphinx_mapping = {}
+for _name, _url in _INTERSPHINX_URLS.items():
+    _local = INVENTORY_DIR / f"{_name}.inv"
+    if _local.is_file():
+        intersphinx_mapping[_name] = (_url, str(_local))
+    elif _ONLINE:
+        intersphinx_mapping[_name] = (_url, None)
+intersphinx_timeout = 10
+# numpydoc turns parameter types (bool, array_like, ...) into links into the
+# Python and NumPy inventories (glossary terms warn when missing), so type links
+# are on only when both are available.
+if not {"python", "numpy"} <= intersphinx_mapping.keys():
     numpydoc_xref_param_type = False
 
+# -- Gallery -------------------------------------------------------------------
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
@@ -107,38 +140,85 @@ sphinx_gallery_conf = {
     "image_scrapers": ("matplotlib",),
 }
 
+# -- The API page, generated from the public names of each subpackage ----------
+# Each subpackage lists its public names in ``__all__``; constants (upper-case
+# names) are described where they are used. From utils only what users call is
+# listed: the docstring helpers and the logger object are internals.
+API_MODULES = {
+    "sk_eeg.stats": "Mass-univariate mixed models with cluster permutation tests",
+    "sk_eeg.inverse": "Sparse source imaging",
+    "sk_eeg.panel": "Panel regression with interactive fixed effects",
+    "sk_eeg.deep": "Mel-spectrogram CNN classification",
+    "sk_eeg.video": "EEG-to-video generation",
+    "sk_eeg.datasets": "Simulators and loaders",
+    "sk_eeg.utils": "Utilities",
+}
+USER_UTILS = ("all_estimators", "set_log_level", "use_log_level")
 
-def _write_api_page():
-    """Generate api.rst from the public API registry (sk_eeg._PUBLIC_API)."""
-    by_module = defaultdict(list)
-    for name, module in sorted(sk_eeg._PUBLIC_API.items()):
-        by_module[module].append(name)
-    from sk_eeg import datasets, utils
 
-    for name, module in sorted(datasets._DATASETS.items()):
-        by_module["sk_eeg.datasets"].append(name)
-    by_module["sk_eeg.utils"] = sorted(utils.__all__)
+def public_api():
+    """Return ``{module: [public names]}`` as listed on the API page."""
+    api = {}
+    for module_name in API_MODULES:
+        module = import_module(module_name)
+        names = [name for name in module.__all__ if not name.isupper()]
+        if module_name == "sk_eeg.utils":
+            names = [name for name in USER_UTILS if name in names]
+        api[module_name] = sorted(names, key=lambda n: (n[0].islower(), n))
+    return api
+
+
+def _write_api_page(app=None):
     lines = [
         "API reference",
         "=============",
         "",
-        "Generated from the public API of :mod:`sk_eeg`.",
+        "The public classes and functions of each subpackage. Every class page",
+        "documents its methods and ends with the gallery examples that use it.",
         "",
     ]
-    for module in sorted(by_module):
+    for module_name, names in public_api().items():
+        title = f":mod:`{module_name}`: {API_MODULES[module_name]}"
         lines += [
-            f":mod:`{module}`",
-            "-" * (len(module) + 7),
+            title,
+            "-" * len(title),
             "",
-            f".. currentmodule:: {module}",
+            f".. automodule:: {module_name}",
+            "   :no-members:",
+            "   :no-index:",
+            "",
+            f".. currentmodule:: {module_name}",
             "",
             ".. autosummary::",
             "   :toctree: generated/",
             "",
         ]
-        lines += [f"   {name}" for name in sorted(set(by_module[module]))]
+        lines += [f"   {name}" for name in names]
         lines.append("")
-    (HERE / "api.rst").write_text("\n".join(lines))
+    text = "\n".join(lines)
+    target = HERE / "api.rst"
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
 
 
-_write_api_page()
+def setup(app):
+    # Before autosummary (priority 500) reads api.rst to generate its pages.
+    app.connect("builder-inited", _write_api_page, priority=100)
+
+
+def fetch_inventories(timeout=30):
+    """Download each project's ``objects.inv`` into ``_inventories/``."""
+    from urllib.request import urlopen
+
+    INVENTORY_DIR.mkdir(exist_ok=True)
+    for name, url in _INTERSPHINX_URLS.items():
+        try:
+            with urlopen(f"{url}/objects.inv", timeout=timeout) as response:
+                (INVENTORY_DIR / f"{name}.inv").write_bytes(response.read())
+            print(f"stored {INVENTORY_DIR / name}.inv")
+        except OSError as error:
+            print(f"could not fetch {url}/objects.inv: {error}")
+
+
+if __name__ == "__main__" and "--fetch-inventories" in sys.argv:
+    fetch_inventories()
