@@ -125,3 +125,57 @@ def test_hms_loader_nan_policy_and_errors(tmp_path):
         load_hms_eeg(csv, eeg_dir, window_seconds=10, channels=["Cz"])
     with pytest.raises(FileNotFoundError, match="eeg_dir"):
         load_hms_eeg(csv, tmp_path / "nothing")
+
+
+# ---------------------------------------------------------- second simulator
+def test_hms_like_shapes_vote_counts_and_reproducibility():
+    from sk_eeg.datasets import make_hms_like
+
+    X, votes, patients, ch_names, labels = make_hms_like(
+        n_epochs=200, n_patients=5, n_times=400, random_state=0, return_labels=True
+    )
+    assert X.shape == (200, 20, 400) and votes.shape == (200, 6)
+    assert ch_names[-1] == "EKG" and set(patients) <= set(range(5))
+    n_votes = votes.sum(1)
+    few, many = (n_votes >= 1) & (n_votes <= 3), (n_votes >= 10) & (n_votes <= 20)
+    assert np.all(few | many)
+    assert 0.6 < np.mean(few) < 0.9  # most windows have few votes
+    # annotators agree with the plant more often than chance, far from always
+    agree = np.mean(votes[many].argmax(1) == labels[many])
+    assert 0.4 < agree < 0.95
+    assert_array_equal(make_hms_like(n_epochs=200, n_patients=5, n_times=400,
+                                     random_state=0)[1], votes)  # fmt: skip
+    with pytest.raises(ValueError, match="skill"):
+        make_hms_like(skill=0)
+
+
+def test_hms_like_patterns_differ_from_make_eeg_patterns_as_planted():
+    from sk_eeg.datasets import make_hms_like
+
+    X, _, _, ch_names, labels = make_hms_like(
+        n_epochs=240, n_times=2000, random_state=1, return_labels=True
+    )
+    derivations = BipolarMontage(ch_names=ch_names).fit_transform(X)
+    power = band_powers(derivations, 200.0).reshape(240, 16, 5)
+    delta = power[..., 0]
+    asym = np.abs(
+        delta[:, :4].mean(1) + delta[:, 8:12].mean(1)
+        - delta[:, 4:8].mean(1) - delta[:, 12:].mean(1)
+    )  # fmt: skip
+    lrda, grda, other = (
+        labels == PATTERN_CLASSES.index(k) for k in ("lrda", "grda", "other")
+    )
+    assert asym[lrda].mean() > asym[grda].mean()
+    assert delta[lrda | grda].max(1).mean() > delta[other].max(1).mean()
+    # the other simulator's background is pink (beta = 1); here beta varies
+    # from 1 to 2.2, so the mean slow-to-fast power ratio of background
+    # windows is larger
+    X2, _, _, _, labels2 = make_eeg_patterns(
+        n_epochs=240, n_times=2000, random_state=1, return_labels=True
+    )
+    power2 = band_powers(BipolarMontage(ch_names=ch_names).fit_transform(X2), 200.0)
+    power2 = power2.reshape(240, 16, 5)
+    other2 = labels2 == PATTERN_CLASSES.index("other")
+    slope = (power[other, :, 1] - power[other, :, 4]).mean()
+    slope2 = (power2[other2, :, 1] - power2[other2, :, 4]).mean()
+    assert slope > slope2 + 0.5

@@ -13,6 +13,7 @@ _DATASETS = {
     "make_nested_timeseries": "sk_eeg.datasets._lme",
     "load_hms_eeg": "sk_eeg.datasets._patterns",
     "make_eeg_patterns": "sk_eeg.datasets._patterns",
+    "make_hms_like": "sk_eeg.datasets._hms_like",
     "load_seed_dv": "sk_eeg.datasets._video",
     "make_eeg_video": "sk_eeg.datasets._video",
     "make_sparse_sources": "sk_eeg.datasets._sources",
