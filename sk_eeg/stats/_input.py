@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from sklearn.utils.validation import validate_data
 
 from ..utils._checks import _mne_kind
@@ -100,24 +101,29 @@ def read_features(estimator, X, *, reset):
         )
     elif hasattr(X, "iloc"):
         X = X.to_numpy()
-    X = np.asarray(X)
-    if X.ndim < 2:
-        raise ValueError(
-            f"X must have shape (n_obs, n_times) or (n_obs, ..., n_times), got "
-            f"shape {X.shape}."
-        )
-    feature_shape = X.shape[1:]
-    flat = X.reshape(len(X), -1)
-    if flat.dtype.kind in "fc" and np.isnan(flat).any():
-        rows = np.flatnonzero(np.isnan(flat).any(axis=1))
-        raise ValueError(
-            f"X has NaN in {len(rows)} rows (first: {rows[:5].tolist()}); drop "
-            "those rows from X and design together (unbalanced designs are "
-            "fitted exactly)."
-        )
+    feature_shape = None
+    if not sparse.issparse(X):
+        X = np.asarray(X)
+        if X.ndim > 2:
+            feature_shape = X.shape[1:]
+            X = X.reshape(len(X), -1)
+        if X.ndim == 2 and X.dtype.kind in "fc" and np.isnan(X).any():
+            rows = np.flatnonzero(np.isnan(X).any(axis=1))
+            raise ValueError(
+                f"X has NaN in {len(rows)} rows (first: {rows[:5].tolist()}); drop "
+                "those rows from X and design together (unbalanced designs are "
+                "fitted exactly)."
+            )
+    # sparse, 1-D and non-numeric input get scikit-learn's messages here
     flat = validate_data(
-        estimator, flat, dtype=np.float64, ensure_min_samples=2, reset=reset
+        estimator,
+        X,
+        dtype=np.float64,
+        ensure_min_samples=2 if reset else 1,
+        reset=reset,
     )
+    if feature_shape is None:
+        feature_shape = flat.shape[1:]
     data = InputData(flat, feature_shape, times, ch_names, freqs)
     data.info = info
     if estimator.times is not None:
