@@ -135,7 +135,6 @@ sphinx_gallery_conf = {
     "filename_pattern": r"/plot_",
     "doc_module": ("sk_eeg",),
     "backreferences_dir": "generated",
-    "reference_url": {"sk_eeg": None},
     "within_subsection_order": "FileNameSortKey",
     "image_scrapers": ("matplotlib",),
 }
@@ -185,7 +184,6 @@ def _write_api_page(app=None):
             "",
             f".. automodule:: {module_name}",
             "   :no-members:",
-            "   :no-index:",
             "",
             f".. currentmodule:: {module_name}",
             "",
