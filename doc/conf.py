@@ -113,14 +113,23 @@ _INTERSPHINX_URLS = {
     "matplotlib": "https://matplotlib.org/stable",
 }
 INVENTORY_DIR = HERE / "_inventories"
-_ONLINE = bool(os.environ.get("SK_EEG_DOC_ONLINE"))
-intersphinx_mapping = {}
-for _name, _url in _INTERSPHINX_URLS.items():
-    _local = INVENTORY_DIR / f"{_name}.inv"
-    if _local.is_file():
-        intersphinx_mapping[_name] = (_url, str(_local))
-    elif _ONLINE:
-        intersphinx_mapping[_name] = (_url, None)
+
+
+def intersphinx_from(inventory_dir, online):
+    """Mapping of the projects whose inventory is stored here or reachable."""
+    mapping = {}
+    for name, url in _INTERSPHINX_URLS.items():
+        local = Path(inventory_dir) / f"{name}.inv"
+        if local.is_file():
+            mapping[name] = (url, str(local))
+        elif online:
+            mapping[name] = (url, None)
+    return mapping
+
+
+intersphinx_mapping = intersphinx_from(
+    INVENTORY_DIR, online=bool(os.environ.get("SK_EEG_DOC_ONLINE"))
+)
 intersphinx_timeout = 10
 # numpydoc turns parameter types (bool, array_like, ...) into links into the
 # Python and NumPy inventories (glossary terms warn when missing), so type links

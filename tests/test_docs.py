@@ -311,3 +311,16 @@ def test_changelog_has_a_section_for_this_version():
     assert _section(text, version).strip(), f"no changelog section for {version}"
     index = (DOC / "index.rst").read_text(encoding="utf-8")
     assert re.search(r"^\s+changelog$", index, flags=re.M)
+
+
+def test_intersphinx_uses_stored_inventories_and_needs_no_network(tmp_path):
+    # Offline with nothing stored: no project is mapped, so a -W build can
+    # neither fail on an unreachable inventory nor wait for a timeout.
+    assert CONF.intersphinx_from(tmp_path, online=False) == {}
+    (tmp_path / "mne.inv").write_bytes(b"# Sphinx inventory version 2\n")
+    mapping = CONF.intersphinx_from(tmp_path, online=False)
+    assert mapping == {"mne": ("https://mne.tools/stable", str(tmp_path / "mne.inv"))}
+    online = CONF.intersphinx_from(tmp_path, online=True)
+    assert online["mne"][1] == str(tmp_path / "mne.inv")
+    assert online["sklearn"] == ("https://scikit-learn.org/stable", None)
+    assert {"python", "numpy", "scipy", "sklearn", "mne", "torch"} <= online.keys()
