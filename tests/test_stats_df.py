@@ -67,12 +67,41 @@ def test_satterthwaite_df_and_p_equal_lmertest(data, model, rhs):
         assert not np.allclose(stated.df_den_, test.df_den_, rtol=1e-2)
 
 
+@pytest.mark.parametrize("data, model, rhs", MODELS)
+def test_kenward_roger_f_df_and_p_equal_pbkrtest(data, model, rhs):
+    test = _fit(data, model, rhs, df_method="kenward-roger")
+    ref = REFERENCE[
+        (REFERENCE["data"] == data)
+        & (REFERENCE["model"] == model)
+        & (REFERENCE["rhs"] == rhs)
+    ]
+    for _, row in ref.iterrows():
+        i = test.terms_.index(row["term"])
+        t = row["timepoint"] - 1
+        np.testing.assert_allclose(
+            test.stat_kenward_roger_[i, t], row["F_kr"], rtol=1e-3
+        )
+        np.testing.assert_allclose(
+            test.df_den_[i, t], row["den_df_kenward_roger"], rtol=1e-3
+        )
+        np.testing.assert_allclose(
+            test.p_uncorrected_[i, t], row["p_kenward_roger"], rtol=1e-3
+        )
+    # the clusters still form on the REML Wald F
+    np.testing.assert_allclose(test.stat_, _fit(data, model, rhs).stat_)
+
+
 def test_satterthwaite_without_grouping_is_the_residual_df():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 4))
     y = np.repeat(["a", "b", "c"], 10)
-    test = ClusterLMETest(n_permutations=19, random_state=0, verbose=False).fit(X, y)
-    np.testing.assert_allclose(test.df_den_, 30 - 3, rtol=1e-6)
+    for method in ("satterthwaite", "kenward-roger"):
+        test = ClusterLMETest(
+            n_permutations=19, df_method=method, random_state=0, verbose=False
+        ).fit(X, y)
+        np.testing.assert_allclose(test.df_den_, 30 - 3, rtol=1e-6)
+    # without random effects the adjusted F is the F
+    np.testing.assert_allclose(test.stat_kenward_roger_, test.stat_, rtol=1e-8)
 
 
 def test_f_test_df_combines_directions_as_lmertest():

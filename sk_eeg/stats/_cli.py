@@ -35,7 +35,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--df-method",
         default="satterthwaite",
-        choices=["satterthwaite", "between-within", "residual"],
+        choices=["satterthwaite", "kenward-roger", "between-within", "residual"],
         help="denominator degrees of freedom of the F tests",
     )
     parser.add_argument(

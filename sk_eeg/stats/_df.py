@@ -21,7 +21,7 @@ from scipy import stats as sps
 from ._permutation import LEVELS
 from ._reml import _flatten, _gls_parts, _logdet_rss
 
-DF_METHODS = ("satterthwaite", "between-within", "residual")
+DF_METHODS = ("satterthwaite", "kenward-roger", "between-within", "residual")
 
 
 def stated_df(method, names, levels, spec, struct, n_obs):
@@ -140,6 +140,122 @@ def satterthwaite_df(stats, fit, struct, contrasts, rel_step=1e-4):
         nu = 2 * d**2 / np.maximum(denom, 1e-300)
         out.append(_combine_df(nu).reshape(fit["sigma2"].shape))
     return np.stack(out)
+
+
+def kenward_roger(X, Y, struct, fit, contrasts, chunk=8):
+    """Kenward-Roger F and denominator df of every contrast (as pbkrtest).
+
+    Follows ``pbkrtest::vcovAdj`` (the adjusted covariance ``Phi_A`` from the
+    expected REML information of the variances) and ``pbkrtest`` 's
+    ``.KR_adjust`` (denominator df); the F is the Wald F with ``Phi_A``, which
+    is what lmerTest's ``anova(ddf = "Kenward-Roger")`` reports. Dense
+    ``(n_obs, n_obs)`` algebra per feature, in chunks of ``chunk`` features:
+    meant for the observed data, not for permutations.
+
+    Parameters
+    ----------
+    X : array, shape (n_obs, p)
+        Fixed-effects design.
+    Y : array, shape (n_obs, n_features)
+        The data.
+    struct : NestedStructure
+        The grouping.
+    fit : dict
+        :func:`sk_eeg.stats._reml.fit_reml` of ``Y`` (batch axis of length 1).
+    contrasts : list of array, shape (q, p)
+        One contrast per term.
+
+    Returns
+    -------
+    F : array, shape (n_terms, n_features)
+        Wald F with the adjusted covariance.
+    df : array, shape (n_terms, n_features)
+        Denominator degrees of freedom.
+    """
+    n, p = X.shape
+    n_features = Y.shape[1]
+    sigma2 = fit["sigma2"][0]
+    gamma = fit["gamma"][0]
+    # one-hot random-effects designs of the components in the model
+    zs = []
+    if struct.has_subject:
+        zs.append(np.eye(struct.n_subjects)[struct.subject])
+    if struct.has_channel:
+        zs.append(np.eye(struct.n_channels)[struct.channel])
+    variances = [gamma[:, j] * sigma2 for j in range(2) if struct.free[j]]
+    variances.append(sigma2)
+    n_par = len(variances)
+    variances = np.stack(variances, -1)  # (T, r)
+    F = np.zeros((len(contrasts), n_features))
+    df = np.zeros((len(contrasts), n_features))
+    for start in range(0, n_features, chunk):
+        sl = slice(start, min(start + chunk, n_features))
+        v = variances[sl]
+        sigma = v[:, -1, None, None] * np.eye(n)
+        for j, z in enumerate(zs):
+            sigma = sigma + v[:, j, None, None] * (z @ z.T)
+        s_inv = np.linalg.inv(sigma)  # (C, n, n)
+        tt = s_inv @ X
+        phi = np.linalg.inv(np.swapaxes(X, 0, 1)[None] @ tt)
+        hh = [z[None] @ (z.T[None] @ s_inv) for z in zs] + [s_inv]
+        oo = [h @ X for h in hh]
+        pp = [-np.swapaxes(o, -1, -2) @ tt for o in oo]
+        pp = [(m + np.swapaxes(m, -1, -2)) / 2 for m in pp]
+        qq = [
+            [np.swapaxes(oo[i], -1, -2) @ s_inv @ oo[j] for j in range(n_par)]
+            for i in range(n_par)
+        ]
+        ie2 = np.zeros((len(v), n_par, n_par))
+        for i in range(n_par):
+            phi_p = phi @ pp[i]
+            for j in range(i, n_par):
+                ktrace = np.einsum("cab,cab->c", np.swapaxes(hh[i], -1, -2), hh[j])
+                ie2[:, i, j] = ie2[:, j, i] = (
+                    ktrace
+                    - 2 * np.einsum("cab,cab->c", phi, qq[i][j])
+                    + np.einsum("cab,cab->c", phi_p, pp[j] @ phi)
+                )
+        ww = 2 * np.linalg.pinv(ie2, hermitian=True)
+        uu = np.zeros_like(phi)
+        for i in range(n_par):
+            for j in range(n_par):
+                uu += ww[:, i, j, None, None] * (qq[i][j] - pp[i] @ phi @ pp[j])
+        phi_a = phi + 2 * phi @ uu @ phi
+        beta = fit["beta"][0][sl]
+        for k, L in enumerate(contrasts):
+            q = len(L)
+            lphil = L @ phi @ L.T
+            theta = L.T @ np.linalg.solve(
+                lphil, np.broadcast_to(L, (len(v),) + L.shape)
+            )
+            theta_phi = theta @ phi
+            u = [theta_phi @ pp[i] @ phi for i in range(n_par)]
+            tr_u = np.stack([np.trace(m, axis1=-2, axis2=-1) for m in u], -1)
+            a1 = np.einsum("ci,cij,cj->c", tr_u, ww, tr_u)
+            a2 = sum(
+                ww[:, i, j] * np.einsum("cab,cba->c", u[i], u[j])
+                for i in range(n_par)
+                for j in range(n_par)
+            )
+            b = (a1 + 6 * a2) / (2 * q)
+            g = ((q + 1) * a1 - (q + 4) * a2) / ((q + 2) * a2)
+            denom = 3 * q + 2 * (1 - g)
+            c1, c2, c3 = g / denom, (q - g) / denom, (q + 2 - g) / denom
+            v0 = 1 + c1 * b
+            v0 = np.where(np.abs(v0) < 1e-10, 0.0, v0)
+            v1 = 1 - c2 * b
+            v2 = 1 - c3 * b
+            x1 = 1 - a2 / q
+            ratio = np.where((np.abs(x1) < 1e-14) & (np.abs(v1) < 1e-14), 1.0, x1 / v1)
+            rho = ratio**2 * v0 / v2 / q
+            df[k, sl] = 4 + (q + 2) / (q * rho - 1)
+            lb = beta @ L.T  # (C, q)
+            lpal = L @ phi_a @ L.T
+            F[k, sl] = (
+                np.einsum("ca,ca->c", lb, np.linalg.solve(lpal, lb[..., None])[..., 0])
+                / q
+            )
+    return F, df
 
 
 def _combine_df(nu, tol=1e-8):

@@ -25,7 +25,13 @@ from ..utils import (
     use_log_level,
 )
 from ._design import DesignSpec, parse_formula, term_name
-from ._df import DF_METHODS, parametric_p, satterthwaite_df, stated_df
+from ._df import (
+    DF_METHODS,
+    kenward_roger,
+    parametric_p,
+    satterthwaite_df,
+    stated_df,
+)
 from ._engine import term_statistics
 from ._inference import cluster_frame, cluster_inference, feature_adjacency
 from ._input import (
@@ -103,7 +109,11 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         p-values and the parametric cluster threshold). ``'satterthwaite'``
         (default): per term and feature, as lmerTest's
         ``anova(type = 3, ddf = "Satterthwaite")`` (equal to it to 1e-4 in
-        tests). ``'between-within'`` (as nlme): terms varying within
+        tests). ``'kenward-roger'``: as pbkrtest / lmerTest's
+        ``ddf = "Kenward-Roger"`` (equal to 1e-3 in tests); the uncorrected
+        p-values then use the Kenward-Roger F (``stat_kenward_roger_``) while
+        clusters form on ``stat_`` (dense algebra per feature: slower for
+        many observations). ``'between-within'`` (as nlme): terms varying within
         channels get ``n_obs - n_channels - p_within``, channel-level terms
         ``n_channels - n_subjects - p_channel``, subject-level terms
         ``n_subjects - 1 - p_subject``;
@@ -179,6 +189,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     stat_ : ndarray, shape (n_terms, *feature_shape)
         Observed F (or t) per term; ``feature_shape`` is ``(n_times,)``, or
         e.g. ``(n_channels, n_times)`` for inputs with extra axes.
+    stat_kenward_roger_ : ndarray, shape (n_terms, *feature_shape) | None
+        With ``df_method='kenward-roger'``: the Wald F (or t) with the
+        Kenward-Roger adjusted covariance, from which ``p_uncorrected_`` is
+        computed (the clusters use ``stat_``).
     df_num_ : ndarray, shape (n_terms,)
         Numerator degrees of freedom per term.
     df_den_ : ndarray, shape (n_terms, *feature_shape)
@@ -377,8 +391,8 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         )
         fit = fit_reml(stats, model["struct"])
         stat_obs = term_statistics(fit, model["contrasts"], self.statistic)[0]
-        df = self._degrees_of_freedom(model, stats, fit)
-        p_unc = parametric_p(stat_obs, df, self.statistic, tail)
+        df, stat_p = self._degrees_of_freedom(model, stats, fit, data.X, stat_obs)
+        p_unc = parametric_p(stat_p, df, self.statistic, tail)
         self._store_model(fit, model)
 
         # permutation null
@@ -408,6 +422,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         self.df_num_ = df[:, 0, 0].copy()
         self.df_den_ = df[..., 1].reshape(shape)
         self.p_uncorrected_ = p_unc.reshape(shape)
+        self.stat_kenward_roger_ = (
+            stat_p.reshape(shape) if self.df_method == "kenward-roger" else None
+        )
         self.p_corrected_ = result["p_corrected"].reshape(shape)
         self.threshold_ = result["threshold"].reshape(shape)
         self.null_max_ = result["null_max"]
@@ -513,20 +530,25 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             contrasts=contrasts,
         )
 
-    def _degrees_of_freedom(self, model, stats, fit):
-        """Numerator and denominator df, shape (n_terms, n_features, 2)."""
+    def _degrees_of_freedom(self, model, stats, fit, Y, stat_obs):
+        """Df (n_terms, n_features, 2) and the statistic their p-values use."""
         names, spec, struct = model["names"], model["spec"], model["struct"]
         n_features = fit["sigma2"].shape[1]
         df = np.zeros((len(names), n_features, 2))
         df[..., 0] = [[len(c)] for c in model["contrasts"]]
+        tests = [spec.test_contrast(n) for n in names]
         if self.df_method == "satterthwaite":
-            tests = [spec.test_contrast(n) for n in names]
             df[..., 1] = satterthwaite_df(stats, fit, struct, tests)[:, 0]
+        elif self.df_method == "kenward-roger":
+            f_kr, df[..., 1] = kenward_roger(model["X"], Y, struct, fit, tests)
+            if self.statistic == "t":
+                return df, np.sign(stat_obs) * np.sqrt(f_kr)
+            return df, f_kr
         else:
             df[..., 1] = stated_df(
                 self.df_method, names, model["levels"], spec, struct, struct.n_obs
             )[:, None]
-        return df
+        return df, stat_obs
 
     def _permutation_null(self, X, design, model, fit):
         plans = plan_null(
