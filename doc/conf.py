@@ -1,5 +1,6 @@
 """Sphinx configuration for sk_eeg."""
 
+import inspect
 import os
 import sys
 from importlib import import_module
@@ -162,6 +163,7 @@ API_MODULES = {
     "sk_eeg.utils": "Utilities",
 }
 USER_UTILS = ("all_estimators", "set_log_level", "use_log_level")
+SKLEARN_PLUMBING = ("get_metadata_routing", "set_output")
 
 
 def public_api():
@@ -208,9 +210,26 @@ def _write_api_page(app=None):
         target.write_text(text)
 
 
+def _skip_member(app, what, name, obj, skip, options):
+    """Leave scikit-learn's plumbing and builtins' methods off the class pages.
+
+    Output containers and metadata-routing requests are documented by
+    scikit-learn; ``count`` / ``index`` of a result tuple by Python. Every
+    other public method, inherited ones included, is listed and documented.
+    """
+    if name in SKLEARN_PLUMBING or (
+        name.startswith("set_") and name.endswith("_request")
+    ):
+        return True
+    if inspect.ismethoddescriptor(obj) and not hasattr(obj, "__wrapped__"):
+        return True
+    return None
+
+
 def setup(app):
     # Before autosummary (priority 500) reads api.rst to generate its pages.
     app.connect("builder-inited", _write_api_page, priority=100)
+    app.connect("autodoc-skip-member", _skip_member)
 
 
 def fetch_inventories(timeout=30):

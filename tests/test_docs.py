@@ -30,8 +30,6 @@ ESTIMATORS = {
     "sk_eeg.deep": "MelSpecCNNClassifier",
     "sk_eeg.video": "EEG2VideoGenerator",
 }
-# scikit-learn's plumbing, documented by scikit-learn and left off our pages.
-SKLEARN_PLUMBING = {"get_metadata_routing", "set_output"}
 
 # Public docstrings that do not yet meet the bar, "module.Name[.method]" (or
 # "module.Name:References" for an estimator without references) -> why. The
@@ -65,19 +63,14 @@ def _load_conf():
 CONF = _load_conf()
 
 
-def _is_plumbing(name):
-    return name in SKLEARN_PLUMBING or (
-        name.startswith("set_") and name.endswith("_request")
-    )
-
-
 def _public_methods(cls):
+    """The methods the API page documents (as ``conf._skip_member`` filters)."""
     for name in sorted(dir(cls)):
-        if name.startswith("_") or _is_plumbing(name):
-            continue
         static = inspect.getattr_static(cls, name)
-        if inspect.ismethoddescriptor(static) and not hasattr(static, "__wrapped__"):
-            continue  # a builtin's method, e.g. tuple.count of a result tuple
+        if name.startswith("_") or CONF._skip_member(
+            None, "method", name, static, False, {}
+        ):
+            continue
         if isinstance(static, property | classmethod | staticmethod):
             static = getattr(static, "__func__", static)
         if isinstance(static, property) or not callable(getattr(cls, name)):
