@@ -229,6 +229,11 @@ def test_channel_labels_are_read_within_subject(small_data):
         ({"n_permutations": 0}, {}, "n_permutations must be"),
         ({"threshold": "bogus"}, {}, "Invalid value for threshold"),
         ({"permutation_scheme": "shuffle"}, {}, "permutation_scheme"),
+        (
+            {"formula": "hit_miss + (1 + hit_miss | sid)"},
+            {},
+            r"random slopes such as \(1 \+ cond \| sid\) are not supported",
+        ),
     ],
 )
 def test_bad_input_gets_a_clear_error(small_data, kwargs, fit_kwargs, match):
@@ -250,6 +255,7 @@ def test_bad_input_gets_a_clear_error(small_data, kwargs, fit_kwargs, match):
         design["region"] = np.resize(["a", "b", "c"], len(design))
     params = dict(groups="sid", nested="ch", n_permutations=19, verbose=False)
     params.update(kwargs)
+    formula = params.pop("formula", formula)
     with pytest.raises((ValueError, TypeError), match=match):
         ClusterLMETest(formula, **params).fit(X, design=design)
 
