@@ -4,10 +4,11 @@
    a batch) and DDIM sampling time per clip, on CPU and on CUDA if available.
 2. EEG-VP baselines on make_eeg_video with leave-one-block-out CV (top-1 with
    its chance level).
-3. Acceptance: a tiny model (8 frames at 32 x 32) trained on blocks 1-6 of the
-   simulator, clips generated from the held-out block 7. Reports the class
-   identification of the generated clips (n-way top-1 with chance; the
-   EEG2Video top-3 rule with its chance) and SSIM to the true clip against
+3. Acceptance: the ``sk-eeg eeg2video train`` presets (8 frames at 32 x 32;
+   'cpu', and 'gpu' on CUDA) trained on blocks 1-6 of the simulator, clips
+   generated from the held-out block 7. Reports the class identification of
+   the generated clips (n-way and 2-way top-1 with chance) and SSIM / PSNR to
+   the true clip beside the mean training clip, the class-mean clip and
    generation from shuffled EEG.
 
 Run:  python benchmarks/bench_video.py            (about 10-15 min on 2 cores)
@@ -28,9 +29,8 @@ from sk_eeg.video import (
     cross_validate_blocks,
     make_video_classifier,
     n_way_identification,
+    reconstruction_baselines,
     video_mse,
-    video_psnr,
-    video_ssim,
 )
 
 
@@ -115,24 +115,18 @@ def baselines(data, quick):
         )
 
 
-def acceptance(data, quick):
+def acceptance(data, preset):
+    from sk_eeg.video._cli import PRESETS
+
     train, test = data.blocks < 6, data.blocks == 6
     gen = EEG2VideoGenerator(
-        encoder="mlp",
-        features="de",
+        **PRESETS[preset],
         sfreq=data.sfreq,
-        window_length=1.0,
-        patch_size=4,
-        encoder_epochs=60,
-        max_epochs=12,
-        num_inference_steps=10,
-        init_strength=0.3,
-        batch_size=8,
-        n_jobs=1,
+        device="cuda" if preset == "gpu" else "cpu",
         random_state=0,
         verbose=True,
     )
-    print(f"\nAcceptance: {gen!r}")
+    print(f"\nAcceptance ({preset!r} preset of sk-eeg eeg2video train): {gen!r}")
     start = time.perf_counter()
     gen.fit(data.X[train], data.videos[train], labels=data.y[train])
     fit_s = time.perf_counter() - start
@@ -140,8 +134,7 @@ def acceptance(data, quick):
     generated = gen.predict(data.X[test])
     sample_s = (time.perf_counter() - start) / test.sum()
     rng = np.random.default_rng(0)
-    shuffled_eeg = data.X[test][rng.permutation(test.sum())]
-    shuffled = gen.predict(shuffled_eeg)
+    shuffled = gen.predict(data.X[test][rng.permutation(test.sum())])
     truth = data.videos[test]
     n_classes = len(np.unique(data.y))
     video_clf = make_video_classifier(0).fit(data.videos[train], data.y[train])
@@ -154,8 +147,9 @@ def acceptance(data, quick):
     two_way = n_way_identification(scores, data.y[test], n_way=2, random_state=0)
     true_acc = video_clf.score(truth, data.y[test])
     print(
-        f"trained on {train.sum()} clips in {fit_s:.0f} s; sampling {sample_s:.2f} s "
-        f"per clip; video classifier on the held-out true clips {true_acc:.2f}"
+        f"trained on {train.sum()} clips in {fit_s:.0f} s on {gen.device_}; sampling "
+        f"{sample_s:.2f} s per clip; video classifier on the held-out true clips "
+        f"{true_acc:.2f}"
     )
     print(
         f"identification of generated clips: {n_classes}-way top-1 "
@@ -163,12 +157,21 @@ def acceptance(data, quick):
         f"{top1_sh.accuracy:.3f}; 2-way top-1 {two_way.accuracy:.3f} (chance "
         f"{two_way.chance:.3f})"
     )
-    print(
-        f"SSIM to the true clip {video_ssim(truth, generated):.3f} vs shuffled EEG "
-        f"{video_ssim(truth, shuffled):.3f}; PSNR {video_psnr(truth, generated):.2f} "
-        f"vs {video_psnr(truth, shuffled):.2f} dB; MSE "
-        f"{video_mse(truth, generated):.4f} vs {video_mse(truth, shuffled):.4f}"
-    )
+    res = reconstruction_baselines(
+        truth, generated, data.videos[train], train_labels=data.y[train],
+        labels=data.y[test], y_shuffled=shuffled,
+    )  # fmt: skip
+    for name, label in (
+        ("generated", "generated from EEG"),
+        ("shuffled_eeg", "generated from shuffled EEG"),
+        ("mean_clip", "mean training clip"),
+        ("class_mean_clip", "class-mean clip (class known)"),
+    ):
+        print(
+            f"  {label:<31s} SSIM {res[name]['ssim']:.3f}  PSNR "
+            f"{res[name]['psnr']:.2f} dB"
+        )
+    print(f"  MSE generated {video_mse(truth, generated):.4f}")
 
 
 def main():
@@ -177,6 +180,13 @@ def main():
         "--quick",
         action="store_true",
         help="fewer baseline epochs and no GLMNet baseline",
+    )
+    parser.add_argument(
+        "--preset",
+        default="all",
+        choices=("all", "cpu", "gpu"),
+        help="training configuration of the acceptance run (all: cpu, and gpu "
+        "when CUDA is available)",
     )
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
@@ -199,7 +209,9 @@ def main():
     if not args.skip_baselines:
         baselines(data, args.quick)
     if not args.skip_acceptance:
-        acceptance(data, args.quick)
+        presets = ["cpu"] + (["gpu"] if torch.cuda.is_available() else [])
+        for preset in presets if args.preset == "all" else [args.preset]:
+            acceptance(data, preset)
 
 
 if __name__ == "__main__":

@@ -299,3 +299,16 @@ def test_interrupted_training_resumes_to_the_uninterrupted_weights(
         EEG2VideoGenerator(**{**params, "lr": 0.5}, checkpoint_dir=ckpt).fit(
             sim.X, sim.videos, labels=sim.y
         )
+
+
+def test_mixed_precision_trains_and_samples(sim):
+    gen = EEG2VideoGenerator(**TINY, precision="bfloat16").fit(sim.X, sim.videos)
+    assert np.isfinite(gen.loss_curve_).all()
+    assert gen.pipeline_.unet.dtype == torch.float32  # autocast keeps fp32 weights
+    full = EEG2VideoGenerator(**TINY).fit(sim.X, sim.videos)
+    assert gen.loss_curve_ != full.loss_curve_  # bfloat16 did run
+    assert gen.predict(sim.X[:2]).shape == (2, 4, 8, 8, 3)
+    with pytest.raises(ValueError, match="float16' needs a CUDA"):
+        EEG2VideoGenerator(**TINY, precision="float16").fit(sim.X, sim.videos)
+    with pytest.raises(ValueError, match="precision"):
+        EEG2VideoGenerator(**TINY, precision="half").fit(sim.X, sim.videos)

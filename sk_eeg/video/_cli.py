@@ -379,7 +379,8 @@ def demo(args):
         cross_validate_blocks,
         make_video_classifier,
         n_way_identification,
-        video_ssim,
+        plot_video_frames,
+        reconstruction_baselines,
     )
 
     seed = args.random_state
@@ -425,10 +426,13 @@ def demo(args):
     rng = np.random.default_rng(seed)
     shuffled = gen.predict(data.X[test][rng.permutation(test.sum())])
     truth = data.videos[test]
-    print(
-        f"generator: SSIM to the true clip {video_ssim(truth, generated):.3f}, "
-        f"from shuffled EEG {video_ssim(truth, shuffled):.3f}"
-    )
+    print("generator, SSIM / PSNR to the true held-out clips:")
+    _print_scores(
+        reconstruction_baselines(
+            truth, generated, data.videos[train], train_labels=data.y[train],
+            labels=data.y[test], y_shuffled=shuffled,
+        )
+    )  # fmt: skip
     video_clf = make_video_classifier(seed).fit(data.videos[train], data.y[train])
     score = n_way_identification(
         video_clf.predict_proba(generated), data.y[test], n_way=3, random_state=seed
@@ -437,3 +441,15 @@ def demo(args):
         f"generated clips identified (3-way top-1): {score.accuracy:.2f} "
         f"(chance {score.chance:.2f})"
     )
+    out_dir = getattr(args, "out_dir", None)
+    if out_dir is not None:
+        import os
+
+        import matplotlib.pyplot as plt
+
+        os.makedirs(out_dir, exist_ok=True)
+        fig = plot_video_frames(generated, truth, n_clips=3)
+        path = os.path.join(out_dir, "eeg2video_frames.png")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        print(f"true vs generated frames -> {path}")
