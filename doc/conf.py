@@ -35,7 +35,6 @@ exclude_patterns = [
     "_inventories",
     "auto_examples/*.ipynb",
     "auto_examples/*.py",
-    "sg_execution_times.rst",
 ]
 html_theme = "pydata_sphinx_theme"
 html_title = f"sk_eeg {release}"
