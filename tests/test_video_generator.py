@@ -312,3 +312,25 @@ def test_mixed_precision_trains_and_samples(sim):
         EEG2VideoGenerator(**TINY, precision="float16").fit(sim.X, sim.videos)
     with pytest.raises(ValueError, match="precision"):
         EEG2VideoGenerator(**TINY, precision="half").fit(sim.X, sim.videos)
+
+
+@pytest.mark.parametrize("kind", ["sample", "v_prediction"])
+def test_prediction_types_train_on_their_target(sim, kind, tmp_path):
+    from sk_eeg.video._diffusion import build_schedulers, training_target
+
+    ddpm, _ = build_schedulers(1000, "linear", kind)
+    z0, noise = torch.randn(3, 2, 2, 4, 4), torch.randn(3, 2, 2, 4, 4)
+    t = torch.tensor([10, 500, 990])
+    a = ddpm.alphas_cumprod[t].sqrt().reshape(-1, 1, 1, 1, 1)
+    s = (1 - ddpm.alphas_cumprod[t]).sqrt().reshape(-1, 1, 1, 1, 1)
+    expected = z0 if kind == "sample" else a * noise - s * z0
+    torch.testing.assert_close(training_target(ddpm, z0, noise, t), expected)
+    gen = EEG2VideoGenerator(**TINY, prediction_type=kind).fit(sim.X, sim.videos)
+    assert gen.pipeline_.scheduler.config.prediction_type == kind
+    out = gen.predict(sim.X[:2])
+    loaded = EEG2VideoGenerator.load(gen.save(tmp_path / kind), device="cpu")
+    np.testing.assert_array_equal(loaded.predict(sim.X[:2]), out)
+    with pytest.raises(ValueError, match="prediction_type='"):
+        EEG2VideoGenerator(
+            **{**TINY, "pretrained_path": str(tmp_path / kind), "max_epochs": 0}
+        ).fit(sim.X, sim.videos)

@@ -50,15 +50,26 @@ def build_vae(block_out_channels=(32, 64), latent_channels=4, sample_size=32):
     )
 
 
-def build_schedulers(num_train_timesteps, beta_schedule):
+def build_schedulers(num_train_timesteps, beta_schedule, prediction_type="epsilon"):
     """DDPM scheduler for training and a DDIM scheduler with the same betas."""
     ddim = DDIMScheduler(
         num_train_timesteps=num_train_timesteps,
         beta_schedule=beta_schedule,
+        prediction_type=prediction_type,
         clip_sample=False,
         set_alpha_to_one=False,
     )
     return DDPMScheduler.from_config(ddim.config), ddim
+
+
+def training_target(scheduler, z0, noise, t):
+    """Return what the UNet learns to predict: the noise, clean sample or ``v``."""
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "sample":
+        return z0
+    return scheduler.get_velocity(z0, noise, t)
 
 
 def dana_noise(shape, beta, generator=None, device="cpu", dtype=torch.float32):

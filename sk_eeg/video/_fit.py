@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._diffusion import build_schedulers
+from ._diffusion import build_schedulers, training_target
 from ._training import Phase, run_phases
 
 # Settings that do not change the trained weights (resuming ignores them).
@@ -76,8 +76,9 @@ def train_generator(est, pipe, X, videos, label_index, generator, checkpoint):
     if label_index is not None:
         labels = torch.as_tensor(label_index, dtype=torch.long, device=device)
     enc, unet, vae = pipe.eeg_encoder, pipe.unet, pipe.vae
+    config = pipe.scheduler.config
     ddpm, _ = build_schedulers(
-        pipe.scheduler.config.num_train_timesteps, pipe.scheduler.config.beta_schedule
+        config.num_train_timesteps, config.beta_schedule, config.prediction_type
     )
     cache = {}
 
@@ -142,7 +143,7 @@ def train_generator(est, pipe, X, videos, label_index, generator, checkpoint):
             t = t.to(device)
             noisy = ddpm.add_noise(z0, noise, t)
             eps = unet(noisy, t, encoder_hidden_states=cond).sample
-            loss = F.mse_loss(eps.float(), noise)
+            loss = F.mse_loss(eps.float(), training_target(ddpm, z0, noise, t))
             return loss + encoder_losses(emb, index, z0, est.latent_weight)
 
         def modes():

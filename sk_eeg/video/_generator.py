@@ -23,6 +23,7 @@ from ._features import SEED_DV_BANDS, _check_bands
 from ._validation import validate_3d
 
 _BETA_SCHEDULES = ("squaredcos_cap_v2", "linear", "scaled_linear")
+_PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 _PRECISIONS = ("float32", "bfloat16", "float16")
 
 
@@ -140,6 +141,11 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         Diffusion steps of the training schedule.
     beta_schedule : str
         ``'squaredcos_cap_v2'``, ``'linear'`` or ``'scaled_linear'``.
+    prediction_type : {'epsilon', 'sample', 'v_prediction'}
+        What the UNet predicts: the noise (DDPM, EEG2Video), the clean
+        video / latents, or the velocity ``v``. ``'sample'`` and
+        ``'v_prediction'`` give clean (if blurry) clips after little
+        training, where an undertrained noise predictor leaves visible noise.
     num_inference_steps : int
         DDIM sampling steps.
     guidance_scale : float
@@ -257,6 +263,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         encoder_epochs=20,
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
+        prediction_type="epsilon",
         num_inference_steps=25,
         guidance_scale=1.0,
         cond_dropout=0.1,
@@ -299,6 +306,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         self.encoder_epochs = encoder_epochs
         self.num_train_timesteps = num_train_timesteps
         self.beta_schedule = beta_schedule
+        self.prediction_type = prediction_type
         self.num_inference_steps = num_inference_steps
         self.guidance_scale = guidance_scale
         self.cond_dropout = cond_dropout
@@ -324,6 +332,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     def _check_params(self):
         check_option("encoder", self.encoder, _ENCODERS)
         check_option("beta_schedule", self.beta_schedule, _BETA_SCHEDULES)
+        check_option("prediction_type", self.prediction_type, _PREDICTION_TYPES)
         check_option("features", self.features, (None, "de", "log_power"))
         check_option("precision", self.precision, _PRECISIONS)
         if self.checkpoint_dir is not None:
@@ -489,7 +498,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             bands=tuple(tuple(float(f) for f in band) for band in self.bands),
             window_length=self.window_length,
         )
-        _, ddim = build_schedulers(self.num_train_timesteps, self.beta_schedule)
+        _, ddim = build_schedulers(
+            self.num_train_timesteps, self.beta_schedule, self.prediction_type
+        )
         return EEG2VideoPipeline(
             unet=unet, scheduler=ddim, eeg_encoder=eeg_encoder, vae=vae
         )
@@ -561,6 +572,12 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"pretrained_path has {cfg.n_classes} classes in its head; labels "
                 f"hold {n_classes}."
+            )
+        kind = pipe.scheduler.config.prediction_type
+        if kind != self.prediction_type:
+            raise ValueError(
+                f"pretrained_path was trained with prediction_type={kind!r}; set "
+                f"prediction_type={kind!r} to fine-tune it."
             )
 
     # ----------------------------------------------------------------- predict
