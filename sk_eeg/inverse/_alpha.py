@@ -76,6 +76,7 @@ def _fold_path(solver, gain, data, train, test, fractions, n_orient, params):
     denom = float(np.sum(data_te**2)) or 1.0
     params = dict(params, warn=False)
     scores = np.empty(len(fractions))
+    n_active = np.zeros(len(fractions), dtype=int)
     X = None
     # Computed once per fold, not once per alpha.
     lipschitz = alpha_max = None
@@ -106,10 +107,11 @@ def _fold_path(solver, gain, data, train, test, fractions, n_orient, params):
             # than the smaller bias of denser models.
             X_score = _debias(gain_tr, data_tr, X, n_orient)
         rows = np.flatnonzero(np.any(X_score, axis=1))
+        n_active[k] = len(rows)
         residual = data_te - gain_te[:, rows] @ X_score[rows]
         scores[k] = 1.0 - float(np.sum(residual**2)) / denom
         X = X_warm
-    return scores
+    return scores, n_active
 
 
 def _sensor_folds(n_channels, n_folds, rng=None):
@@ -138,6 +140,8 @@ def _cv_scores(
     -------
     scores : array, shape (n_alphas, n_folds)
         Explained variance of the held-out sensors' data.
+    n_active : array, shape (n_alphas, n_folds)
+        Number of non-zero rows of each fold's solution.
     """
     from joblib import Parallel, delayed
 
@@ -160,19 +164,29 @@ def _cv_scores(
         desc=f"alpha path ({len(fractions)} alphas) x CV folds",
         verbose=verbose,
     )
-    return np.column_stack(list(bar))
+    results = list(bar)
+    return (
+        np.column_stack([r[0] for r in results]),
+        np.column_stack([r[1] for r in results]),
+    )
 
 
-def _select_one_se(fractions, scores):
+def _select_one_se(fractions, scores, nonempty=None):
     """Largest alpha whose mean score is within one standard error of the best.
 
     The held-out-sensor score is flat near its maximum; the one-standard-error
     rule then prefers the sparser model, which is what localization needs.
+    Only alphas whose model is non-empty in every fold (``nonempty``) are
+    candidates, unless there is none: an empty model always scores 0 and, on
+    noisy data, would otherwise win within one standard error.
     """
     mean = scores.mean(axis=1)
     se = scores.std(axis=1, ddof=1) / np.sqrt(scores.shape[1])
-    best = int(np.argmax(mean))
-    ok = np.flatnonzero(mean >= mean[best] - se[best])
+    if nonempty is None or not np.any(nonempty):
+        nonempty = np.ones(len(mean), dtype=bool)
+    candidates = np.flatnonzero(nonempty)
+    best = int(candidates[np.argmax(mean[candidates])])
+    ok = candidates[mean[candidates] >= mean[best] - se[best]]
     if fractions[0] > fractions[-1]:
         return int(ok.min())
     return int(ok.max())

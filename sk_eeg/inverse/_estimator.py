@@ -457,7 +457,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                 else np.sort(np.asarray(self.alphas, dtype=float))[::-1]
             )
             if self.alpha == "auto":
-                scores = _cv_scores(
+                scores, n_active = _cv_scores(
                     solver,
                     gain,
                     reduced,
@@ -469,8 +469,8 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                     self.n_jobs,
                     self.verbose,
                 )
-                best = _select_one_se(fractions, scores)
-                _warn_scores(scores)
+                best = _select_one_se(fractions, scores, n_active.min(axis=1) > 0)
+                _warn_scores(scores, n_active.min(axis=1) > 0)
             else:
                 # SURE needs unit noise: the whitened average has variance 1/nave.
                 sure = _sure_scores(
@@ -868,9 +868,11 @@ def _split_gof(data, X, gain, n_orient):
     return gof.reshape(-1, n_orient, data.shape[1]).sum(axis=1)
 
 
-def _warn_scores(scores):
-    """Warn when no alpha predicts the held-out sensors better than zero."""
+def _warn_scores(scores, nonempty):
+    """Warn when no sparse model predicts the held-out sensors better than zero."""
     mean = scores.mean(axis=1)
+    if np.any(nonempty):
+        mean = mean[nonempty]  # an empty model scores 0 by construction
     if np.max(mean) <= 0:
         warnings.warn(
             "Every alpha has a held-out-sensor score <= 0 (best "

@@ -2,8 +2,8 @@
 
 After the sparse solver has found a support on the source grid, each active
 source is moved off the grid: the positions of all active sources are fitted
-jointly (3 coordinates each, inside the inner skull) by minimizing the
-whitened residual of the data window, their moments (orientation and
+jointly (one dipole at a time, in sweeps, inside the inner skull) by
+minimizing the whitened residual of the data window, their moments (orientation and
 amplitude at every time sample) being the least-squares solution for given
 positions. The gain at a position is computed as :func:`mne.fit_dipole`
 computes it, with MNE's forward machinery on the BEM or sphere model.
@@ -121,8 +121,13 @@ def _residual_power(gain, data):
     return float(np.sum(data**2) - np.sum(proj**2))
 
 
-def _refine_positions(field, data, start, max_move=0.02, xatol=1e-4):
+def _refine_positions(field, data, start, max_move=0.03, xatol=1e-4, n_sweeps=5):
     """Fit the positions of ``len(start)`` free dipoles jointly.
+
+    Block coordinate descent: each dipole in turn moves (3-D simplex search)
+    to minimize the residual of the least-squares fit of ``data`` by all the
+    dipoles, the others held where they are; sweeps repeat until no dipole
+    moves more than ``xatol``. One sweep is an exact fit for one dipole.
 
     Parameters
     ----------
@@ -135,7 +140,9 @@ def _refine_positions(field, data, start, max_move=0.02, xatol=1e-4):
     max_move : float
         Largest distance (metres) a dipole may move from its start.
     xatol : float
-        Position tolerance (metres) of the simplex search.
+        Position tolerance (metres).
+    n_sweeps : int
+        Maximum number of sweeps over the dipoles.
 
     Returns
     -------
@@ -143,36 +150,46 @@ def _refine_positions(field, data, start, max_move=0.02, xatol=1e-4):
         Fitted positions.
     """
     start = np.asarray(start, float)
-    scale = 1e-3  # optimize in millimetres for a well-scaled simplex
+    positions = start.copy()
+    gains = [field.gain(rd) for rd in positions]
+    power = float(np.sum(data**2))
+    scale = 1e-3  # search in millimetres: a well-scaled simplex
 
-    def cost(x):
-        rr = start + scale * x.reshape(-1, 3)
-        # A dipole leaving the inner skull or its neighbourhood gets the
-        # power of the data (the worst possible fit) plus the excess distance.
-        penalty = 0.0
-        for k, rd in enumerate(rr):
-            outside = max(-field.inside(rd), 0.0)
-            far = max(np.linalg.norm(rd - start[k]) - max_move, 0.0)
-            penalty += outside + far
-        if penalty > 0:
-            return float(np.sum(data**2)) * (1.0 + penalty)
-        return _residual_power(field.gain(rr), data)
+    for _ in range(n_sweeps):
+        largest = 0.0
+        for k in range(len(positions)):
+            others = gains[:k] + gains[k + 1 :]
 
-    x0 = np.zeros(start.size)
-    simplex = np.vstack([x0, 2.0 * np.eye(start.size)])
-    res = minimize(
-        cost,
-        x0,
-        method="Nelder-Mead",
-        options=dict(
-            initial_simplex=simplex,
-            xatol=xatol / scale,
-            fatol=1e-10 * float(np.sum(data**2)),
-            maxiter=400 * start.size,
-            adaptive=start.size > 3,
-        ),
-    )
-    return start + scale * res.x.reshape(-1, 3)
+            def cost(x, k=k, others=others):
+                rd = positions[k] + scale * x
+                # Outside the inner skull or too far from the grid point:
+                # worse than the worst fit, more so the farther out.
+                excess = max(-field.inside(rd), 0.0) + max(
+                    np.linalg.norm(rd - start[k]) - max_move, 0.0
+                )
+                if excess > 0:
+                    return power * (1.0 + excess)
+                return _residual_power(np.hstack(others + [field.gain(rd)]), data)
+
+            res = minimize(
+                cost,
+                np.zeros(3),
+                method="Nelder-Mead",
+                options=dict(
+                    initial_simplex=np.vstack([np.zeros(3), 2.0 * np.eye(3)]),
+                    xatol=xatol / scale,
+                    fatol=1e-12 * power,
+                    maxiter=300,
+                ),
+            )
+            moved = scale * res.x
+            if res.fun <= cost(np.zeros(3)):
+                positions[k] = positions[k] + moved
+                gains[k] = field.gain(positions[k])
+                largest = max(largest, float(np.linalg.norm(moved)))
+        if largest <= xatol:
+            break
+    return positions
 
 
 def _moments(gain, data):
