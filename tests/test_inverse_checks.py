@@ -101,8 +101,16 @@ def test_noise_only_data_warn_that_no_alpha_predicts_held_out_sensors(sim):
         ).fit(noise)
     messages = " ".join(str(w.message) for w in record)
     assert "held-out-sensor score <= 0" in messages
-    assert "largest value of the alphas grid" in messages
-    assert est.alpha_ == est.alphas_[0]
+    assert est.n_active_ > 0  # a model is still returned, with the warning
+
+
+def test_alpha_at_the_edge_of_its_grid_warns(sim):
+    # on a two-value grid every choice is an edge
+    with pytest.warns(UserWarning, match=r"(largest|smallest) value of the alphas"):
+        est = SparseSourceLocalizer(
+            sim.forward, sim.noise_cov, alphas=[0.9, 0.8], cv=3, verbose=False
+        ).fit(sim.evoked)
+    assert est.alpha_ in (0.9, 0.8)
 
 
 def test_auto_alpha_is_deterministic_by_default(sim):
