@@ -13,7 +13,8 @@ def _picks(n_units, n_times, rho, seeds, criteria):
     out = {c: [] for c in criteria}
     for s in seeds:
         y = make_bai_ng_factors(n_units, n_times, 3, rho=rho, random_state=s).y
-        table = _criteria_table(np.linalg.eigvalsh(y.T @ y), n_units, n_times, 8)
+        gram = y.T @ y
+        table = _criteria_table(np.linalg.eigvalsh(gram), n_units, n_times, 8, gram)
         for c in criteria:
             out[c].append(_select(table, c))
     return {c: np.array(v) for c, v in out.items()}
@@ -58,11 +59,54 @@ def test_default_beats_ic_p1_under_cross_channel_correlated_noise():
     assert hit["consensus"] > hit["ic1"] + 0.5
 
 
+def _weak_factors(n_times, shares, seed, n_channels=32):
+    """Each factor explains ``shares[j]`` of every channel; white noise."""
+    rng = np.random.RandomState(seed)
+    lam = np.sqrt(shares) * np.sign(rng.standard_normal((n_channels, len(shares))))
+    noise = np.sqrt(1 - sum(shares)) * rng.standard_normal((n_times, n_channels))
+    return rng.standard_normal((n_times, len(shares))) @ lam.T + noise
+
+
+def test_default_finds_weak_factors_at_fixed_small_p():
+    # p = 32: factors explaining 6/4/3% of each channel sit well above the
+    # noise edge (T = 10000), but under the Bai-Ng/GR penalties, which need
+    # many channels. ED and the edge rule find them; the default follows.
+    hits = {c: [] for c in ("consensus", "ed", "edge", "ic1", "gr")}
+    for seed in range(10):
+        y = _weak_factors(10000, [0.06, 0.04, 0.03], seed)
+        gram = y.T @ y
+        table = _criteria_table(np.linalg.eigvalsh(gram), 32, 10000, 8, gram)
+        for c in hits:
+            hits[c].append(_select(table, c) == 3)
+    rate = {c: np.mean(v) for c, v in hits.items()}
+    assert rate["consensus"] >= 0.9 and rate["ed"] >= 0.9 and rate["edge"] >= 0.9
+    assert rate["ic1"] == 0 and rate["gr"] == 0
+    # Through the estimator (its residual Gram matrix) too.
+    model = IFEPanelRegressor().fit(np.zeros((10000, 0)), y)
+    assert model.n_factors_.tolist() == [3]
+    assert model.rank_selection_.loc[0, "ic1"] == 0
+
+
+def test_edge_rule_is_scale_free_and_finds_nothing_in_heteroskedastic_noise():
+    rng = np.random.RandomState(4)
+    sd = np.exp(rng.standard_normal(24))  # channel gains spread over e^+-2
+    picks = []
+    for seed in range(10):
+        y = np.random.RandomState(seed).standard_normal((3000, 24)) * sd
+        gram = y.T @ y
+        table = _criteria_table(np.linalg.eigvalsh(gram), 24, 3000, 8, gram)
+        picks.append(_select(table, "edge"))
+        scaled = _criteria_table(np.linalg.eigvalsh(4 * gram), 24, 3000, 8, 4 * gram)
+        assert_allclose(scaled["edge"], table["edge"], rtol=1e-8)
+    assert np.mean(np.array(picks) == 0) >= 0.9
+
+
 def test_rank_zero_is_chosen_for_pure_noise():
     rng = np.random.RandomState(0)
     y = rng.standard_normal((2000, 16))
-    table = _criteria_table(np.linalg.eigvalsh(y.T @ y), 16, 2000, 8)
-    for crit in ("consensus", "ic1", "ic2", "pc1", "er", "gr"):
+    gram = y.T @ y
+    table = _criteria_table(np.linalg.eigvalsh(gram), 16, 2000, 8, gram)
+    for crit in ("consensus", "ic1", "ic2", "pc1", "er", "gr", "ed", "edge"):
         assert _select(table, crit) == 0, crit
 
 

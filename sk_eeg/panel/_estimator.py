@@ -187,15 +187,20 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         Number of latent factors per subject; ``'auto'`` chooses it for each
         subject with ``factor_criterion`` among ``0..max_factors``.
     factor_criterion : str
-        ``'consensus'`` (default: median of the ED, GR and IC_p1 choices),
+        ``'consensus'`` (default: median of the ED, edge and GR choices),
         ``'gr'`` (Ahn-Horenstein growth ratio), ``'er'`` (eigenvalue ratio),
-        ``'ed'`` (Onatski edge distribution), Bai-Ng ``'ic1'``, ``'ic2'``,
+        ``'ed'`` (Onatski edge distribution), ``'edge'`` (whitened
+        eigenvalues above the Tracy-Widom edge of white noise), Bai-Ng
+        ``'ic1'``, ``'ic2'``,
         ``'ic3'``, ``'pc1'``, ``'pc2'``, ``'pc3'``, or ``'cv'``
         (leave-one-channel-out prediction error on ``n_folds`` contiguous time
         blocks). All criteria are computed and stored in ``rank_criteria_``
         and ``rank_selection_`` whatever the choice. With small ``p`` and
         noise correlated across channels (volume conduction) the Bai-Ng
-        criteria run to ``max_factors``; ED/GR and the consensus do not.
+        criteria run to ``max_factors``; ED/GR and the consensus do not. With
+        few channels (fixed ``p``), factors explaining a few percent of each
+        channel are missed by the Bai-Ng and GR/ER criteria, whose penalties
+        need many channels; ED and the edge rule find them.
     max_factors : int
         Largest rank considered (capped at ``min(p, T_g) - 2``).
     n_folds : int
@@ -712,7 +717,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             n_g = max(int(round(counts[g])), 1)
             vals, vecs = _eigh_desc(grams[g])
             kmax = _max_rank(n_channels, n_g, self.max_factors)
-            table = _criteria_table(vals, n_channels, n_g, kmax)
+            table = _criteria_table(vals, n_channels, n_g, kmax, gram=grams[g])
             if n_folds > 1:
                 cells = np.flatnonzero(cell_group == g)
                 sub = {k: v[cells] for k, v in mom_cells.items()}

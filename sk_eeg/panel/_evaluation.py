@@ -223,8 +223,9 @@ class LeaveChannelsOutScorer:
             elif estimator.factor_criterion == "cv":
                 rank = int(np.median(estimator.n_factors_))
             else:
-                vals = np.linalg.eigvalsh(sum(trains))
-                table = _criteria_table(vals, Y.shape[1], len(block), kmax)
+                gram = sum(trains)
+                vals = np.linalg.eigvalsh(gram)
+                table = _criteria_table(vals, Y.shape[1], len(block), kmax, gram)
                 rank = _select(table, estimator.factor_criterion)
             sse += errors[min(rank, kmax)]
             ss0 += errors[0]
