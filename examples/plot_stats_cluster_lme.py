@@ -11,8 +11,8 @@ time with a cluster-based permutation test whose relabellings respect the
 nesting: hit/miss labels are swapped within channels, region labels are
 permuted among the channels of each subject.
 
-We simulate the layout of the original iEEG study (10 subjects, 169 channels,
-hit and miss rows per channel, 139 timepoints) with a hit/miss effect planted
+We simulate an iEEG layout (10 subjects, 169 channels, hit and miss rows per
+channel, 139 timepoints) with a hit/miss effect planted
 between timepoints 60 and 79, and recover it.
 """
 
@@ -29,9 +29,11 @@ print(X.shape)
 print(design.head())
 
 # %%
-# Fit the model and run the permutation test. ``permutation_scheme='labels'``
+# Fit the model and run the permutation test. The F tests use Satterthwaite
+# denominator degrees of freedom (as lmerTest; ``df_method='kenward-roger'``
+# gives pbkrtest's). ``permutation_scheme='labels'``
 # relabels every factor at its own level once per permutation and refits all
-# terms together (the original's scheme, with a valid region shuffle); the
+# terms together (valid under the global null, one fit per permutation); the
 # default ``'auto'`` uses one set of permutations per term and Freedman-Lane
 # for the interaction. Use 999 or more permutations for a publication.
 test = ClusterLMETest(
@@ -45,6 +47,7 @@ test = ClusterLMETest(
 )
 test.fit(X, design=design)
 print(test.clusters_)
+print(test.to_frame().query("term == 'hit_miss'").iloc[60:63])
 
 # %%
 # The REML variance components at every timepoint (true values: subject 1,

@@ -45,8 +45,10 @@ def feature_adjacency(adjacency, data):
         axes = list(shape)
         if data.ch_names is not None and data.info is not None and shape[0] > 1:
             from mne.channels import find_ch_adjacency
+            from mne.utils import use_log_level
 
-            axes[0], _ = find_ch_adjacency(data.info, None)
+            with use_log_level("warning"):
+                axes[0], _ = find_ch_adjacency(data.info, None)
         return sparse.csr_matrix(combine_adjacency(*axes))
     if not (sparse.issparse(adjacency) or isinstance(adjacency, np.ndarray)):
         raise TypeError(
