@@ -149,9 +149,9 @@ sphinx_gallery_conf = {
 }
 
 # -- The API page, generated from the public names of each subpackage ----------
-# Each subpackage lists its public names in ``__all__``; constants (upper-case
-# names) are described where they are used. From utils only what users call is
-# listed: the docstring helpers and the logger object are internals.
+# Each subpackage lists its public names in ``__all__``; a constant is
+# described by the comment above its assignment. From utils only what users
+# call is listed: the docstring helpers and the logger object are internals.
 API_MODULES = {
     "sk_eeg.stats": "Mass-univariate mixed models with cluster permutation tests",
     "sk_eeg.inverse": "Sparse source imaging",
@@ -170,7 +170,7 @@ def public_api():
     api = {}
     for module_name in API_MODULES:
         module = import_module(module_name)
-        names = [name for name in module.__all__ if not name.isupper()]
+        names = list(module.__all__)
         if module_name == "sk_eeg.utils":
             names = [name for name in USER_UTILS if name in names]
         api[module_name] = sorted(names, key=lambda n: (n[0].islower(), n))
@@ -225,10 +225,34 @@ def _skip_member(app, what, name, obj, skip, options):
     return None
 
 
+def _constant_comment(name):
+    """The ``#`` comment block above the assignment of constant ``name``."""
+    for path in sorted((HERE.parent / "sk_eeg").rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith(f"{name} = "):
+                start = i
+                while start > 0 and lines[start - 1].startswith("#"):
+                    start -= 1
+                return [text.lstrip("# ") for text in lines[start:i]]
+    return []
+
+
+def _document_constants(app, what, name, obj, options, lines):
+    """Describe a public constant by its source comment, not by its type's doc."""
+    short_name = name.rsplit(".", 1)[-1]
+    if what == "data" and short_name.isupper():
+        type_doc = " ".join((type(obj).__doc__ or "").split())
+        if not lines or " ".join(" ".join(lines).split()) == type_doc:
+            lines[:] = _constant_comment(short_name)
+
+
 def setup(app):
     # Before autosummary (priority 500) reads api.rst to generate its pages.
     app.connect("builder-inited", _write_api_page, priority=100)
     app.connect("autodoc-skip-member", _skip_member)
+    # Before numpydoc (priority 500) rewrites the docstring.
+    app.connect("autodoc-process-docstring", _document_constants, priority=100)
 
 
 def fetch_inventories(timeout=30):

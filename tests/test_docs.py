@@ -88,6 +88,8 @@ def _documented_objects():
         module = import_module(module_name)
         for name in names:
             obj = getattr(module, name)
+            if not callable(obj):
+                continue  # a constant, described by its source comment
             key = f"{module_name}.{name}"
             yield key, obj, False
             if inspect.isclass(obj):
