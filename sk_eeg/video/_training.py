@@ -135,7 +135,7 @@ def run_phases(phases, *, lr, generator, device, precision="float32", verbose=No
     loss_curve : list of float
         Mean loss per epoch of the phases with ``record=True``.
     """
-    from ._persistence import load_checkpoint, restore_checkpoint, save_checkpoint
+    from ._persistence import load_checkpoint, restore_checkpoint
 
     progress = {"phase": 0, "epoch": 0, "loss_curve": []}
     state = None
@@ -151,63 +151,83 @@ def run_phases(phases, *, lr, generator, device, precision="float32", verbose=No
                 progress["epoch"],
             )
     loss_curve = list(progress["loss_curve"])
-    for index, make_phase in enumerate(phases):
-        phase = make_phase()
-        if index < progress["phase"] or phase.n_epochs == 0 or not phase.params:
-            continue
-        start = progress["epoch"] if index == progress["phase"] else 0
-        if start >= phase.n_epochs:
-            continue
-        optimizer = torch.optim.AdamW(phase.params, lr=lr)
-        scaler = None
-        if precision == "float16":
-            scaler = torch.amp.GradScaler(device.type)
-        if state is not None and index == progress["phase"]:
-            optimizer.load_state_dict(state["optimizer"])
-            if scaler is not None and state["scaler"] is not None:
-                scaler.load_state_dict(state["scaler"])
-        bar = progress_bar(
-            range(start, phase.n_epochs),
-            total=phase.n_epochs,
-            initial=start,
-            desc=phase.name,
-            unit="epoch",
-            verbose=verbose,
-        )
-        for epoch in bar:
-            phase.train_modes()
-            total, count = 0.0, 0
-            for batch in minibatches(phase.n_samples, phase.batch_size, generator):
-                if len(batch) < 2 and phase.skip_singletons:
-                    continue
-                with autocast(device, precision):
-                    loss = phase.step(batch)
-                optimizer.zero_grad()
-                if scaler is None:
-                    loss.backward()
-                    optimizer.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                total += loss.item() * len(batch)
-                count += len(batch)
-            mean = total / max(count, 1)
-            if phase.record:
-                loss_curve.append(mean)
-            bar.set_postfix(loss=f"{mean:.4f}")
-            done = epoch + 1
-            if checkpoint is not None and (
-                done % checkpoint["every"] == 0 or done == phase.n_epochs
-            ):
-                save_checkpoint(
-                    checkpoint["directory"],
-                    checkpoint["fingerprint"],
-                    {"phase": index, "epoch": done, "loss_curve": loss_curve},
-                    checkpoint["modules"],
-                    optimizer,
-                    scaler,
-                    generator,
-                )
-        bar.close()
+    try:
+        for index, make_phase in enumerate(phases):
+            phase = make_phase()
+            if index < progress["phase"] or phase.n_epochs == 0 or not phase.params:
+                continue
+            start = progress["epoch"] if index == progress["phase"] else 0
+            if start >= phase.n_epochs:
+                continue
+            optimizer = torch.optim.AdamW(phase.params, lr=lr)
+            scaler = None
+            if precision == "float16":
+                scaler = torch.amp.GradScaler(device.type)
+            if state is not None and index == progress["phase"]:
+                optimizer.load_state_dict(state["optimizer"])
+                if scaler is not None and state["scaler"] is not None:
+                    scaler.load_state_dict(state["scaler"])
+            _train_phase(
+                index, phase, optimizer, scaler, start, generator, device,
+                precision, verbose, checkpoint, loss_curve,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        if checkpoint is not None:
+            logger.warning(
+                "Training interrupted; run fit again with checkpoint_dir=%r to "
+                "resume from the last checkpoint.",
+                str(checkpoint["directory"]),
+            )
+        raise
     return loss_curve
+
+
+def _train_phase(index, phase, optimizer, scaler, start, generator, device,
+                 precision, verbose, checkpoint, loss_curve):  # fmt: skip
+    """Run the epochs ``start..n_epochs`` of one phase (see ``run_phases``)."""
+    from . import _persistence
+
+    bar = progress_bar(
+        range(start, phase.n_epochs),
+        total=phase.n_epochs,
+        initial=start,
+        desc=phase.name,
+        unit="epoch",
+        verbose=verbose,
+    )
+    for epoch in bar:
+        phase.train_modes()
+        total, count = 0.0, 0
+        for batch in minibatches(phase.n_samples, phase.batch_size, generator):
+            if len(batch) < 2 and phase.skip_singletons:
+                continue
+            with autocast(device, precision):
+                loss = phase.step(batch)
+            optimizer.zero_grad()
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            total += loss.item() * len(batch)
+            count += len(batch)
+        mean = total / max(count, 1)
+        if phase.record:
+            loss_curve.append(mean)
+        bar.set_postfix(loss=f"{mean:.4f}")
+        done = epoch + 1
+        if checkpoint is not None and (
+            done % checkpoint["every"] == 0 or done == phase.n_epochs
+        ):
+            _persistence.save_checkpoint(
+                checkpoint["directory"],
+                checkpoint["fingerprint"],
+                {"phase": index, "epoch": done, "loss_curve": loss_curve},
+                checkpoint["modules"],
+                optimizer,
+                scaler,
+                generator,
+            )
+    bar.close()
