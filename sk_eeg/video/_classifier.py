@@ -12,7 +12,6 @@ from ..utils import (
     fill_doc,
     import_optional_dependency,
     logger,
-    progress_bar,
     spawn_seeds,
     use_log_level,
 )
@@ -186,8 +185,9 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
         torch = import_optional_dependency("torch", purpose="EEGEncoderClassifier")
         from ._encoders import EEGEncoder
         from ._training import (
-            minibatches,
+            Phase,
             resolve_device,
+            run_phases,
             seeded,
             to_tensor,
             torch_threads,
@@ -208,29 +208,25 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
             generator = torch.Generator().manual_seed(int(shuffle_seed))
             Xt = to_tensor(X, self.mean_, self.scale_, self.device_)
             yt = torch.as_tensor(y_index, dtype=torch.long, device=self.device_)
-            optimizer = torch.optim.AdamW(
-                module.parameters(), lr=self.lr, weight_decay=self.weight_decay
-            )
+
+            def step(index):
+                logits = module.classify(Xt[index])
+                return torch.nn.functional.cross_entropy(logits, yt[index])
+
             # BatchNorm needs two samples per batch in training mode.
-            use_bn = len(X) > 1
-            self.loss_curve_ = []
-            for _ in progress_bar(
-                range(self.max_epochs),
-                desc="EEGEncoderClassifier",
+            phase = Phase(
+                "EEGEncoderClassifier", self.max_epochs, list(module.parameters()),
+                step, len(X), self.batch_size, lambda: module.train(len(X) > 1),
+                record=True,
+            )  # fmt: skip
+            self.loss_curve_ = run_phases(
+                [lambda: phase],
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                generator=generator,
+                device=self.device_,
                 verbose=self.verbose,
-            ):
-                module.train(use_bn)
-                total = 0.0
-                for index in minibatches(len(X), self.batch_size, generator):
-                    if len(index) < 2 and use_bn:
-                        continue
-                    logits = module.classify(Xt[index])
-                    loss = torch.nn.functional.cross_entropy(logits, yt[index])
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    total += loss.item() * len(index)
-                self.loss_curve_.append(total / len(X))
+            )
             logger.info(
                 "EEGEncoderClassifier: final training loss %.4f", self.loss_curve_[-1]
             )

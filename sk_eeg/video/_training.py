@@ -106,7 +106,7 @@ class Phase:
 
 
 def run_phases(phases, *, lr, generator, device, precision="float32", verbose=None,
-               checkpoint=None):  # fmt: skip
+               checkpoint=None, weight_decay=0.01):  # fmt: skip
     """Train phase after phase with AdamW, checkpointing and resuming.
 
     Parameters
@@ -129,6 +129,8 @@ def run_phases(phases, *, lr, generator, device, precision="float32", verbose=No
         ``directory``, ``every`` (epochs), ``fingerprint`` and ``modules``
         (name -> module): write the training state every ``every`` epochs and
         at the end of each phase, and resume from the one in ``directory``.
+    weight_decay : float
+        AdamW weight decay.
 
     Returns
     -------
@@ -159,7 +161,9 @@ def run_phases(phases, *, lr, generator, device, precision="float32", verbose=No
             start = progress["epoch"] if index == progress["phase"] else 0
             if start >= phase.n_epochs:
                 continue
-            optimizer = torch.optim.AdamW(phase.params, lr=lr)
+            optimizer = torch.optim.AdamW(
+                phase.params, lr=lr, weight_decay=weight_decay
+            )
             scaler = None
             if precision == "float16":
                 scaler = torch.amp.GradScaler(device.type)
