@@ -144,3 +144,31 @@ def test_progress_is_shown_by_default_and_silenced_by_verbose_false(sim, capsys)
         sim.evoked
     )
     assert "alpha path" not in capsys.readouterr().err
+
+
+def test_conditions_fitted_jointly_share_one_support_and_split_back(sim):
+    second = sim.evoked.copy().shift_time(0.5)
+    single = SparseSourceLocalizer(
+        sim.forward, sim.noise_cov, solver="mxne", alpha=0.5, verbose=False
+    ).fit(sim.evoked)
+    joint = SparseSourceLocalizer(
+        sim.forward, sim.noise_cov, solver="mxne", alpha=0.5, verbose=False
+    ).fit([sim.evoked, second])
+    # the same data twice: the same L21 problem at the same relative alpha
+    np.testing.assert_array_equal(joint.active_set_, single.active_set_)
+    n_times = len(sim.evoked.times)
+    np.testing.assert_allclose(
+        joint.coef_[:, :n_times],
+        single.coef_,
+        rtol=1e-3,
+        atol=1e-3 * abs(single.coef_).max(),
+    )
+    stcs = joint.to_stc()
+    assert len(stcs) == 2
+    assert stcs[1].tmin == pytest.approx(second.times[0])
+    np.testing.assert_allclose(stcs[0].data, stcs[1].data)
+    dipoles = joint.to_dipoles()
+    assert len(dipoles) == 2 and len(dipoles[0]) == joint.n_active_
+    np.testing.assert_allclose(dipoles[1][0].times, second.times)
+    with pytest.raises(ValueError, match="other channels"):
+        joint.fit([sim.evoked, sim.evoked.copy().pick(sim.evoked.ch_names[:10])])

@@ -386,9 +386,13 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : mne.Evoked | mne.Epochs | array, shape (n_channels, n_times) or \
-(n_epochs, n_channels, n_times)
-            The measurements (epochs are averaged).
+        X : mne.Evoked | list of mne.Evoked | mne.Epochs | array, shape \
+(n_channels, n_times) or (n_epochs, n_channels, n_times)
+            The measurements (epochs are averaged). A list of evoked responses
+            (several conditions, same channels and sampling rate) is fitted
+            jointly, as :func:`mne.inverse_sparse.mixed_norm` does: one support
+            for all conditions, their time samples side by side; ``to_stc``
+            and ``to_dipoles`` then return one result per condition.
         y : None
             Ignored.
 
@@ -398,6 +402,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         with use_log_level(self.verbose):
+            X, self._segments, self._tmins = _join_conditions(X)
             return self._fit(X)
 
     def _fit(self, X):
@@ -430,7 +435,8 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             )
         if problem.unit_noise:
             _check_units(white, nave)
-        _check_offset(white)
+        for seg in _segment_slices(self._segments, white.shape[1]):
+            _check_offset(white[:, seg])
         if kind == "Evoked":
             self.tmin_, self.tstep_ = X.times[0], 1.0 / X.info["sfreq"]
         elif kind == "Epochs":
@@ -645,9 +651,10 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        stc : mne.SourceEstimate | mne.VectorSourceEstimate
+        stc : mne.SourceEstimate | mne.VectorSourceEstimate | list
             The active sources: a surface, volume or mixed (vector) source
-            estimate, following the kind of the forward's source space.
+            estimate, following the kind of the forward's source space (a list,
+            one per condition, after fitting a list of evoked responses).
         """
         import mne
 
@@ -678,7 +685,6 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             data = np.einsum("soj,sot->sjt", basis, blocks)
         else:
             data = self._amplitudes()[active]
-        kw = dict(tmin=self.tmin_, tstep=self.tstep_, subject=subject)
         vector = pick_ori == "vector"
         if set(kinds) == {"surf"}:
             klass = mne.VectorSourceEstimate if vector else mne.SourceEstimate
@@ -686,7 +692,15 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             klass = mne.MixedVectorSourceEstimate if vector else mne.MixedSourceEstimate
         else:
             klass = mne.VolVectorSourceEstimate if vector else mne.VolSourceEstimate
-        return klass(data, vertices, **kw)
+        stcs = [
+            klass(
+                data[..., seg], vertices, tmin=tmin, tstep=self.tstep_, subject=subject
+            )
+            for seg, tmin in zip(
+                _segment_slices(self._segments, n_times), self._condition_tmins()
+            )
+        ]
+        return stcs if self._segments is not None else stcs[0]
 
     def to_dipoles(
         self, refine=False, *, bem=None, trans=None, max_move=0.03, merge_distance=None
@@ -723,11 +737,13 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         -------
         dipoles : list of mne.Dipole
             One per active source (per group of merged sources when refined,
-            strongest first), in the forward's (head) coordinates: position
-            (fixed over time), amplitude and orientation at every time
-            sample, and the goodness of fit (%%), split among the dipoles as
-            MNE's sparse solvers split it: the per-dipole values add up to the
-            explained variance of the whitened data at each time sample.
+            strongest first; a list of such lists, one per condition, after
+            fitting a list of evoked responses), in the forward's (head)
+            coordinates: position (fixed over time), amplitude and orientation
+            at every time sample, and the goodness of fit (%%), split among the
+            dipoles as MNE's sparse solvers split it: the per-dipole values add
+            up to the explained variance of the whitened data at each time
+            sample.
         """
         import mne
 
@@ -735,7 +751,6 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         problem = self._problem
         active = np.flatnonzero(self.active_set_)
         n_times = self.coef_.shape[1]
-        times = self.tmin_ + self.tstep_ * np.arange(n_times)
         white = self._white
         if refine:
             fwd = self._mne_forward("to_dipoles(refine=True)")
@@ -765,26 +780,35 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         else:
             currents = self.coef_[self._active_columns()]
         blocks = currents.reshape(-1, n_orient, n_times)
-        dipoles = []
-        for k, g in enumerate(active):
-            if n_orient == 3:
-                vec = np.einsum("ot,oj->tj", blocks[k], oris[3 * k : 3 * k + 3])
-                amp = np.linalg.norm(vec, axis=1)
-                ori = vec / np.maximum(amp, 1e-300)[:, None]
-            else:
-                amp = blocks[k, 0]
-                ori = np.tile(oris[k], (n_times, 1))
-            dipoles.append(
-                mne.Dipole(
-                    times,
-                    np.tile(positions[k], (n_times, 1)),
-                    amp,
-                    ori,
-                    gof[k],
-                    name=f"source {g}" + (" (refined)" if refine else ""),
+        per_condition = []
+        for seg, tmin in zip(
+            _segment_slices(self._segments, n_times), self._condition_tmins()
+        ):
+            n_seg = seg.stop - seg.start
+            seg_times = tmin + self.tstep_ * np.arange(n_seg)
+            dipoles = []
+            for k, g in enumerate(active):
+                if n_orient == 3:
+                    vec = np.einsum(
+                        "ot,oj->tj", blocks[k][:, seg], oris[3 * k : 3 * k + 3]
+                    )
+                    amp = np.linalg.norm(vec, axis=1)
+                    ori = vec / np.maximum(amp, 1e-300)[:, None]
+                else:
+                    amp = blocks[k, 0, seg]
+                    ori = np.tile(oris[k], (n_seg, 1))
+                dipoles.append(
+                    mne.Dipole(
+                        seg_times,
+                        np.tile(positions[k], (n_seg, 1)),
+                        amp,
+                        ori,
+                        gof[k, seg],
+                        name=f"source {g}" + (" (refined)" if refine else ""),
+                    )
                 )
-            )
-        return dipoles
+            per_condition.append(dipoles)
+        return per_condition if self._segments is not None else per_condition[0]
 
     def _refine(self, fwd, bem, trans, max_move, merge_distance, active):
         """Refined positions, whitened gain, moments and grid index of dipoles."""
@@ -821,6 +845,9 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         gain = field.gain(positions)
         return positions, gain, _moments(gain, self._white), active
 
+    def _condition_tmins(self):
+        return [self.tmin_] if self._segments is None else self._tmins
+
     def _amplitudes(self):
         blocks = self.coef_.reshape(-1, self.n_orient_, self.coef_.shape[1])
         if self.n_orient_ == 1:
@@ -835,6 +862,49 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
                 "source_rr_ instead."
             )
         return self._problem.fwd
+
+
+def _join_conditions(X):
+    """Concatenate a list of evoked responses along time (one support for all).
+
+    Returns the (possibly joined) input, the number of time samples and the
+    first time of each condition (None, None for a single input).
+    """
+    if not isinstance(X, (list, tuple)):
+        return X, None, None
+    import mne
+
+    if len(X) == 0 or not all(isinstance(e, mne.Evoked) for e in X):
+        raise TypeError(
+            "X as a list must hold mne.Evoked objects (one per condition); got "
+            f"{[type(e).__name__ for e in X]}."
+        )
+    first = X[0]
+    for k, evoked in enumerate(X[1:], 1):
+        if (
+            evoked.ch_names != first.ch_names
+            or evoked.info["sfreq"] != (first.info["sfreq"])
+        ):
+            raise ValueError(
+                f"X[{k}] has other channels or another sampling rate than X[0]; "
+                "the conditions must share them (pick the same channels, resample)."
+            )
+    joined = mne.EvokedArray(
+        np.concatenate([e.data for e in X], axis=1),
+        first.info,
+        tmin=first.times[0],
+        nave=min(e.nave for e in X),
+        verbose=False,
+    )
+    return joined, [len(e.times) for e in X], [float(e.times[0]) for e in X]
+
+
+def _segment_slices(segments, n_times):
+    """Time slices of the conditions (one slice when not fitted on a list)."""
+    if segments is None:
+        return [slice(0, n_times)]
+    bounds = np.cumsum([0] + list(segments))
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _split_gof(data, X, gain, n_orient):
