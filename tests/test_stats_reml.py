@@ -210,3 +210,29 @@ def test_augmented_cholesky_gives_logdet_and_residual_sum_of_squares():
     ):
         np.testing.assert_allclose(logdet, np.linalg.slogdet(M)[1])
         np.testing.assert_allclose(rss, rss_ref)
+
+
+def test_fits_in_time_chunks_equal_one_call(monkeypatch):
+    import sk_eeg.stats._reml as reml
+
+    X, design = make_nested_timeseries(
+        n_subjects=3,
+        n_channels=[2, 3, 4],
+        n_times=7,
+        effect_window=(2, 5),
+        random_state=3,
+    )
+    spec = DesignSpec(parse_formula("hit_miss * region"), design, "sum")
+    X_design = spec.matrix(design)
+    whole, struct = _fit(X_design, X, design)
+    start = whole["gamma"][0] * 1.5
+    stats = stack_stats(
+        [xy_stats(X_design, X, x_stats(X_design, struct), y_stats(X, struct), struct)]
+        * 2
+    )
+    ref = fit_reml(stats, struct, start=start)
+    monkeypatch.setattr(reml, "_MAX_ELEMENTS", 1)  # one timepoint per call
+    chunked = fit_reml(stats, struct, start=start)
+    for key in ("beta", "sigma2", "gamma", "criterion"):
+        np.testing.assert_allclose(chunked[key], ref[key], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(chunked["gamma"][0], whole["gamma"][0], atol=1e-6)

@@ -316,6 +316,23 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
     return gamma, f_cur
 
 
+# time axis of each batched statistic (see xy_stats and stack_stats)
+_TIME_AXIS = {"XY": 1, "YY": 1, "GXY": 2, "GYY": 2, "Ysk": 3}
+# largest number of (problem x subject x size x column) elements fitted at once
+_MAX_ELEMENTS = 2_000_000
+
+
+def _time_slice(stats, sl):
+    out = {}
+    for key, value in stats.items():
+        if key in _TIME_AXIS:
+            index = [slice(None)] * value.ndim
+            index[_TIME_AXIS[key]] = sl
+            value = value[tuple(index)]
+        out[key] = value
+    return out
+
+
 def fit_reml(stats, struct, start=None):
     """Fit the nested random-intercept model by REML for a batch of datasets.
 
@@ -338,6 +355,22 @@ def fit_reml(stats, struct, start=None):
         (subject, channel), ``criterion`` (B, T).
     """
     n_batch, n_times = stats["YY"].shape
+    # bound the memory of the (datasets x timepoints) problems fitted at once
+    n_sub, n_sizes = stats["Xsk"].shape[1:3]
+    per_problem = n_sub * n_sizes * (stats["XX"].shape[-1] + 1)
+    t_chunk = max(1, _MAX_ELEMENTS // (per_problem * n_batch))
+    if n_times > t_chunk:
+        if start is not None:
+            start = np.broadcast_to(start, (n_batch, n_times, 2))
+        parts = [
+            fit_reml(
+                _time_slice(stats, slice(t0, t0 + t_chunk)),
+                struct,
+                None if start is None else start[:, t0 : t0 + t_chunk],
+            )
+            for t0 in range(0, n_times, t_chunk)
+        ]
+        return {k: np.concatenate([part[k] for part in parts], 1) for k in parts[0]}
     P = _flatten(stats)
     free = struct.free
     if not free.any():
