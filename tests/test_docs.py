@@ -59,8 +59,8 @@ KNOWN_UNDOCUMENTED = {
     "sk_eeg.panel.IFEPanelRegressor.transform": _PANEL_TARGET,
     "sk_eeg.panel.IFEPanelRegressor.fit_transform": _PANEL_TARGET,
     "sk_eeg.inverse.SparseSourceLocalizer.to_dipoles": (
-        "'(%%)' in the goodness-of-fit entry of a docstring that fill_doc does "
-        "not process renders as '%%' (inverse)"
+        "'(%%)' in the goodness-of-fit entry stays '%%' in the rendered "
+        "docstring: write '%' (inverse)"
     ),
     "sk_eeg.deep.MelSpecCNNClassifier:References": "no References section (deep)",
     "sk_eeg.video.EEG2VideoGenerator:References": "no References section (video)",
