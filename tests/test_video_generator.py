@@ -228,12 +228,14 @@ def test_generator_trains_and_samples_on_cuda(sim, tmp_path):
     assert on_cpu.predict(sim.X[:2]).shape == out.shape
 
 
-def test_saved_generator_loads_in_a_fresh_process(sim, tmp_path):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_saved_generator_loads_in_a_fresh_process(sim, tmp_path, device):
     # A new interpreter has not imported sk_eeg.video's torch modules, and
     # with accelerate installed diffusers would load on the "meta" device.
     pytest.importorskip("accelerate")
     gen = EEG2VideoGenerator(
-        **{**TINY, "encoder": "glmnet", "local_channels": [2, 3]}, patch_size=2
+        **{**TINY, "encoder": "glmnet", "local_channels": [2, 3], "device": device},
+        patch_size=2,
     ).fit(sim.X, sim.videos, labels=sim.y)
     path = gen.save(tmp_path / "pipe")
     np.save(tmp_path / "X.npy", sim.X)
@@ -241,7 +243,7 @@ def test_saved_generator_loads_in_a_fresh_process(sim, tmp_path):
         f"""
         import numpy as np
         from sk_eeg.video import EEG2VideoGenerator
-        gen = EEG2VideoGenerator.load({str(path)!r}, device="cpu")
+        gen = EEG2VideoGenerator.load({str(path)!r}, device={device!r})
         X = np.load({str(tmp_path / "X.npy")!r})
         np.save({str(tmp_path / "out.npy")!r}, gen.predict(X))
         np.save({str(tmp_path / "emb.npy")!r}, gen.transform(X))
