@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..utils import check_option, check_type, fill_doc, logger, use_log_level
 from ._ife import (
     _accumulate_moments,
+    _centered,
     _eigh_desc,
     _fold_codes,
     _group_codes,
@@ -20,6 +21,7 @@ from ._ife import (
     _sum_cells,
     _within_fit,
 )
+from ._inference import _between_se, _within_se
 from ._rank import CRITERIA, _criteria_table, _cv_rank_errors, _max_rank, _select
 
 _ALL_CRITERIA = ("consensus",) + CRITERIA + ("cv",)
@@ -253,6 +255,18 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         Columns constant within every subject.
     noise_variance_ : array, shape (n_groups, n_channels)
         Idiosyncratic variance per subject and channel.
+    coef_se_ : array, shape (n_channels, n_features)
+        Standard errors of ``coef_`` (NaN where not identified). Time-varying
+        columns: ``psi_c (sum_g X_g' M_1 X_g)^-1``, with ``psi_c`` the
+        idiosyncratic variance of channel ``c`` pooled over subjects
+        (degrees of freedom of intercepts, covariates and factors removed);
+        given the factors, which the normalisation makes orthogonal to the
+        covariates. They assume errors uncorrelated over time: with serially
+        correlated noise (e.g. overlapping windows) they are too small.
+        Subject-level columns: ordinary least squares of the between-subject
+        regression. See :meth:`conf_int`.
+    coef_dof_ : array, shape (n_features,)
+        Degrees of freedom of each column's interval (``inf``: normal).
     weights_ : array, shape (n_samples,) | None
         Student-t weights of the training samples (``robust='t'``).
     n_iter_ : int
@@ -746,7 +760,9 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             ranks.append(rank)
             tables.append(table)
             eigvals.append(vals / n_g)
+        xtx = _centered(mom)[4].sum(0)
         return {
+            "xtx": xtx,
             "coef": coef,
             "mu": mu,
             "grams": grams,
@@ -814,6 +830,8 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         self.subject_covariate_mean_ = np.zeros(n_subject_cov)
         self.subject_covariate_cov_ = np.zeros((n_subject_cov, n_subject_cov))
         intercept = mu.mean(0)
+        se = np.full(coef.shape, np.nan)
+        dof = np.full(subject_level.size, np.inf)
         if n_subject_cov:
             cols = np.array([n for n, s in zip(names, subject_level) if s])
             keep = _identified_subject_columns(table)
@@ -825,6 +843,9 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
                 )
                 sl_index = np.flatnonzero(subject_level)
                 coef[:, sl_index[keep]] = coef_a
+                se_a, dof_a = _between_se(mu, filled, intercept, coef_a)
+                se[:, sl_index[keep]] = se_a
+                dof[sl_index[keep]] = dof_a
                 table = table.copy()
                 table[:, keep] = filled
                 self.subject_covariate_mean_[keep] = a_mean
@@ -861,6 +882,44 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             resid = proj @ state["grams"][g] @ proj
             noise[g] = np.diag(resid) / max(state["counts"][g], 1.0)
         self.noise_variance_ = noise
+        counts = np.asarray(state["counts"], dtype=float)
+        se[:, ~subject_level] = _within_se(
+            state["xtx"],
+            (noise * counts[:, None]).sum(0),
+            counts,
+            state["ranks"].astype(float),
+            int((~subject_level).sum()),
+        )
+        self.coef_se_ = se
+        self.coef_dof_ = dof
+
+    def conf_int(self, level=0.95):
+        """Confidence intervals of the covariate effects ``coef_``.
+
+        Normal intervals for the time-varying columns and Student-t
+        intervals with ``coef_dof_`` degrees of freedom for the subject-level
+        columns (see ``coef_se_``); NaN where an effect is not identified.
+
+        Parameters
+        ----------
+        level : float
+            Confidence level, in ``(0, 1)``.
+
+        Returns
+        -------
+        lower, upper : array, shape (n_channels, n_features)
+            Interval bounds.
+        """
+        from scipy.stats import t as student_t
+
+        check_is_fitted(self)
+        if not 0 < level < 1:
+            raise ValueError(f"level must be in (0, 1), got {level}.")
+        dof = np.where(np.isfinite(self.coef_dof_), self.coef_dof_, 1e12)
+        dof = np.maximum(dof, 1)
+        q = student_t.ppf(0.5 + level / 2, dof)
+        half = self.coef_se_ * q[None, :]
+        return self.coef_ - half, self.coef_ + half
 
     @staticmethod
     def _warn_unidentified(cols, n_groups, strict):

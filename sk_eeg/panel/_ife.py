@@ -346,7 +346,9 @@ def _bai_als(grams, n_factors, *, beta_init=None, tol=1e-10, max_iter=10000):
     return beta, loadings, n_iter
 
 
-def fit_bai_ife(y, X, n_factors, *, demean=False, tol=1e-10, max_iter=10000):
+def fit_bai_ife(
+    y, X, n_factors, *, demean=False, tol=1e-10, max_iter=10000, conf_level=0.95
+):
     """Bai (2009) interactive-fixed-effects regression with shared coefficients.
 
     ``y_it = sum_k beta_k X_itk + lambda_i' F_t + e_it`` with one
@@ -371,12 +373,21 @@ def fit_bai_ife(y, X, n_factors, *, demean=False, tol=1e-10, max_iter=10000):
         Convergence tolerance on the coefficients.
     max_iter : int
         Maximum number of iterations.
+    conf_level : float
+        Level of the confidence intervals.
 
     Returns
     -------
     result : Bunch
-        ``coef`` (n_regressors,), ``loadings`` (n_units, n_factors, with
-        ``L'L = I``), ``factors`` (n_times, n_factors), ``n_iter``.
+        ``coef`` (n_regressors,), ``se`` and ``cov`` (the
+        heteroskedasticity-robust sandwich of Bai 2009, Theorem 3,
+        degrees-of-freedom corrected), ``conf_int`` (n_regressors, 2: normal
+        intervals), ``loadings`` (n_units, n_factors, with ``L'L = I``),
+        ``factors`` (n_times, n_factors), ``n_iter``. The intervals assume
+        errors uncorrelated over units and over time and no asymptotic bias:
+        Bai's ``B / N + C / T`` bias correction (for errors whose variance
+        depends on the unit or the time point) is not applied, so with such
+        heteroskedasticity and small ``N`` or ``T`` they undercover.
 
     Examples
     --------
@@ -412,4 +423,49 @@ def fit_bai_ife(y, X, n_factors, *, demean=False, tol=1e-10, max_iter=10000):
     coefs = np.concatenate([[1.0], -beta])
     resid = np.einsum("a,tai->ti", coefs, Z.reshape(n_times, n_reg + 1, n_units))
     lam = loadings[0]
-    return Bunch(coef=beta, loadings=lam, factors=resid @ lam, n_iter=n_iter)
+    factors = resid @ lam
+    Xd = np.moveaxis(Z.reshape(n_times, n_reg + 1, n_units)[:, 1:], 1, 2)
+    inf = _bai_inference(resid - factors @ lam.T, Xd, factors, lam, demean)
+    z = _norm_quantile(1 - (1 - conf_level) / 2)
+    return Bunch(
+        coef=beta,
+        se=inf["se"],
+        cov=inf["cov"],
+        conf_int=np.column_stack([beta - z * inf["se"], beta + z * inf["se"]]),
+        loadings=lam,
+        factors=factors,
+        n_iter=n_iter,
+    )
+
+
+def _norm_quantile(q):
+    from scipy.stats import norm
+
+    return float(norm.ppf(q))
+
+
+def _bai_inference(resid, X, factors, loadings, demean):
+    """Heteroskedasticity-robust covariance of Bai's (2009) ``beta``.
+
+    With ``Z_k = M_F X_k M_L`` (``X_k`` the ``T x N`` regressor, ``M`` the
+    residual projections on the factors and on the loadings) and
+    ``D = [<Z_k, Z_l>]``, the covariance is the sandwich
+    ``D^-1 (sum_it e_it^2 z_it z_it') D^-1``, scaled by ``NT / (NT - (N + T)
+    r - K)`` (Bai 2009, Theorem 3: errors heteroskedastic over units and
+    time, uncorrelated).
+    """
+    n_times, n_units, n_reg = X.shape
+    r = factors.shape[1]
+    proj_f = factors @ np.linalg.pinv(factors.T @ factors) @ factors.T
+    proj_l = loadings @ np.linalg.pinv(loadings.T @ loadings) @ loadings.T
+    Z = np.empty_like(X)
+    for k in range(n_reg):
+        xk = X[:, :, k] - proj_f @ X[:, :, k]
+        Z[:, :, k] = xk - xk @ proj_l
+    Zf = Z.reshape(-1, n_reg)
+    D_inv = np.linalg.pinv(Zf.T @ Zf)
+    dof = n_times * n_units - (n_times + n_units) * r - n_reg
+    dof -= n_units if demean else 0
+    meat = (Zf * (resid**2).reshape(-1, 1)).T @ Zf
+    cov = D_inv @ meat @ D_inv * (n_times * n_units) / max(dof, 1)
+    return {"cov": cov, "se": np.sqrt(np.diag(cov))}
