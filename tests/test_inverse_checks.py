@@ -172,3 +172,43 @@ def test_conditions_fitted_jointly_share_one_support_and_split_back(sim):
     np.testing.assert_allclose(dipoles[1][0].times, second.times)
     with pytest.raises(ValueError, match="other channels"):
         joint.fit([sim.evoked, sim.evoked.copy().pick(sim.evoked.ch_names[:10])])
+
+
+def test_plot_alpha_path_marks_the_chosen_alpha(sim):
+    est = SparseSourceLocalizer(
+        sim.forward, sim.noise_cov, alphas=[0.7, 0.5, 0.35], cv=3, verbose=False
+    ).fit(sim.evoked)
+    fig = est.plot_alpha_path()
+    ax = fig.axes[0]
+    line = ax.get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), est.alphas_)
+    np.testing.assert_allclose(line.get_ydata(), est.cv_scores_.mean(axis=1))
+    fixed = SparseSourceLocalizer(
+        sim.forward, sim.noise_cov, alpha=0.5, verbose=False
+    ).fit(sim.evoked)
+    with pytest.raises(ValueError, match="alpha='auto' or 'sure'"):
+        fixed.plot_alpha_path()
+
+
+def test_volume_estimate_saves_and_loads_in_another_process(sim, tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("h5io")
+    est = SparseSourceLocalizer(
+        sim.forward, sim.noise_cov, alpha=0.5, verbose=False
+    ).fit(sim.evoked)
+    stc = est.to_stc()
+    stc.save(tmp_path / "sources-stc.h5", ftype="h5", overwrite=True, verbose=False)
+    (fname,) = tmp_path.glob("sources*")
+    code = (
+        "import mne, numpy as np, sys; "
+        f"stc = mne.read_source_estimate(r'{fname}'); "
+        "print(type(stc).__name__, stc.data.shape[0], float(np.abs(stc.data).max()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "VolSourceEstimate"
+    assert int(out[1]) == est.n_active_
+    np.testing.assert_allclose(float(out[2]), np.abs(stc.data).max(), rtol=1e-6)

@@ -845,6 +845,48 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         gain = field.gain(positions)
         return positions, gain, _moments(gain, self._white), active
 
+    def plot_alpha_path(self, ax=None):
+        """Plot the held-out score (or minus the SURE risk) along the alpha grid.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes | None
+            Axes to draw in; None makes a new figure.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+            The figure: mean score over folds with one standard error, the
+            chosen ``alpha_`` marked.
+        """
+        import matplotlib.pyplot as plt
+
+        check_is_fitted(self)
+        if self.cv_scores_ is None:
+            raise ValueError(
+                "plot_alpha_path() needs alpha='auto' or 'sure'; this estimator "
+                f"was fitted with a fixed alpha={self.alpha!r}."
+            )
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.2))
+        mean = self.cv_scores_.mean(axis=1)
+        n_folds = self.cv_scores_.shape[1]
+        se = (
+            self.cv_scores_.std(axis=1, ddof=1) / np.sqrt(n_folds)
+            if n_folds > 1
+            else np.zeros_like(mean)
+        )
+        ax.errorbar(self.alphas_, mean, yerr=se, marker="o", capsize=3)
+        ax.axvline(self.alpha_, color="tab:red", ls="--", label="alpha_")
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("alpha (fraction of alpha_max)")
+        ax.set_ylabel(
+            "held-out explained variance" if self.alpha == "auto" else "-SURE / ||M||^2"
+        )
+        ax.legend()
+        return ax.figure
+
     def _condition_tmins(self):
         return [self.tmin_] if self._segments is None else self._tmins
 
