@@ -248,16 +248,29 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
     gamma = gamma * free
     f_cur = _criterion(gamma[None], P, struct)[0]
     active = np.arange(len(gamma))
-    steps = np.array([[h, 0], [-h, 0], [0, h], [0, -h], [h, h]]) * free
+    both = bool(free.all())
+    if both:
+        steps = np.array([[h, 0], [-h, 0], [0, h], [0, -h], [h, h]])
+    else:  # one variance ratio: only its two finite-difference points
+        j = int(np.argmax(free))
+        steps = np.zeros((2, 2))
+        steps[:, j] = [h, -h]
     for _ in range(max_iter):
         if len(active) == 0:
             break
         sub = _subset(P, active)
         gam_a = gamma[active]
         f0 = f_cur[active]
-        fp1, fm1, fp2, fm2, fpp = _criterion(
-            gam_a[None] + steps[:, None, :], sub, struct
-        )
+        evals = _criterion(gam_a[None] + steps[:, None, :], sub, struct)
+        if both:
+            fp1, fm1, fp2, fm2, fpp = evals
+        else:
+            fp1 = fm1 = fp2 = fm2 = f0
+            if j == 0:
+                fp1, fm1 = evals
+            else:
+                fp2, fm2 = evals
+            fpp = fp1 + fp2 - f0  # no cross term
         g = np.stack([(fp1 - fm1) / (2 * h), (fp2 - fm2) / (2 * h)], -1)
         h11 = (fp1 - 2 * f0 + fm1) / h**2
         h22 = (fp2 - 2 * f0 + fm2) / h**2
