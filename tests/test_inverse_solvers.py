@@ -174,3 +174,28 @@ def test_debias_undoes_shrinkage_without_moving_the_support():
     np.testing.assert_array_equal(_block_norms(X_db, 3) > 0, _block_norms(X, 3) > 0)
     assert np.all(_block_norms(X_db, 3) >= _block_norms(X, 3) - 1e-12)
     assert np.sum((data - gain @ X_db) ** 2) < np.sum((data - gain @ X) ** 2)
+
+
+@pytest.mark.parametrize("n_orient", [1, 3])
+def test_warm_start_from_the_solution_stops_at_once_with_the_same_answer(n_orient):
+    """MNE's test_mxne_inverse property: warm starts reuse a solution."""
+    gain, data = _problem(n_orient=n_orient)
+    alpha = 0.3 * _alpha_max(gain, data, n_orient)
+    X, gap, n_iter = _solve_sparse(gain, data, alpha, n_orient, tol=1e-10)
+    X_warm, gap_warm, n_warm = _solve_sparse(
+        gain, data, alpha, n_orient, tol=1e-10, X_init=X
+    )
+    assert n_warm <= max(1, n_iter // 5)
+    np.testing.assert_allclose(X_warm, X, atol=1e-8 * np.abs(X).max())
+    assert gap_warm <= 1e-10 * np.sum(data**2)
+
+
+@pytest.mark.parametrize("ws_size", [5, 20, 200])
+def test_working_set_size_does_not_change_the_solution(ws_size):
+    """MNE checks that active-set sizes give the same MxNE solution."""
+    gain, data = _problem(n_orient=3)
+    alpha = 0.2 * _alpha_max(gain, data, 3)
+    ref = _solve_sparse(gain, data, alpha, 3, tol=1e-12)[0]
+    X = _solve_sparse(gain, data, alpha, 3, tol=1e-12, ws_size=ws_size)[0]
+    np.testing.assert_array_equal(_block_norms(X, 3) > 0, _block_norms(ref, 3) > 0)
+    np.testing.assert_allclose(X, ref, atol=1e-6 * np.abs(ref).max())
