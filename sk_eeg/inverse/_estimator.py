@@ -745,6 +745,10 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             up to the explained variance of the whitened data at each time
             sample.
         """
+        with use_log_level(self.verbose):
+            return self._to_dipoles(refine, bem, trans, max_move, merge_distance)
+
+    def _to_dipoles(self, refine, bem, trans, max_move, merge_distance):
         import mne
 
         check_is_fitted(self)
