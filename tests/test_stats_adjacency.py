@@ -171,8 +171,42 @@ def test_adjacency_argument_is_checked_and_a_full_graph_is_used_as_is():
     ).fit(X, design=design)
     rows_per_cluster = [m.any(axis=1).sum() for m in test.cluster_masks_]
     assert max(rows_per_cluster) == 1
-    with pytest.raises(ValueError, match="tfce"):
-        ClusterLMETest("cond", cluster_stat="tfce", **kw).fit(X, design=design)
+
+
+def test_tfce_on_channels_x_time_equals_mne():
+    from mne.channels import find_ch_adjacency
+    from mne.stats import spatio_temporal_cluster_1samp_test
+
+    epochs, diff = _eeg_epochs(n_subjects=6, n_times=8, random_state=5)
+    adjacency, _ = find_ch_adjacency(epochs.info, "eeg")
+    from scipy.stats import ttest_1samp
+
+    dh = np.abs(ttest_1samp(diff, 0).statistic).max() / 20
+    test = ClusterLMETest(
+        "cond",
+        groups="sid",
+        coding="treatment",
+        statistic="t",
+        tail=0,
+        cluster_stat="tfce",
+        tfce_params={"dh": dh},
+        n_permutations="all",
+        verbose=False,
+    ).fit(epochs)
+    # MNE's TFCE: heights start, start + step, ... below the maximum
+    tfce_mne, _, p_mne, _ = spatio_temporal_cluster_1samp_test(
+        np.transpose(diff, (0, 2, 1)),
+        threshold=dict(start=dh, step=dh),
+        n_permutations=2**6,
+        tail=0,
+        adjacency=adjacency,
+        verbose=False,
+    )
+    np.testing.assert_allclose(
+        test.p_corrected_[0], p_mne.reshape(tfce_mne.shape).T, rtol=1e-12
+    )
+    assert test.p_corrected_.min() < 0.05
+    assert test.clusters_["significant"].all() and len(test.clusters_) >= 1
 
 
 def test_epochs_tfr_power_is_channels_x_freqs_x_time():

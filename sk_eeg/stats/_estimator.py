@@ -146,7 +146,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         1: large values; -1: small; 0: both (t only). None: 1 for F, 0 for t.
     cluster_stat : {'mass', 'size', 'tfce'}
         Cluster statistic: sum of the statistic, number of timepoints, or
-        threshold-free cluster enhancement (timepoint-wise corrected p-values).
+        threshold-free cluster enhancement (feature-wise corrected p-values;
+        extents are connected components of the adjacency for inputs with
+        extra axes, as MNE's TFCE).
     min_cluster_size : int
         Clusters with fewer features than this are ignored in the observed and
         the null data (2 drops single timepoints).

@@ -8,9 +8,11 @@ import pandas as pd
 from ._cluster import (
     cluster_sets,
     find_clusters,
+    graph_components,
     max_cluster_stats,
     permutation_p,
     tfce,
+    tfce_graph,
 )
 from ._df import parametric_threshold
 
@@ -122,19 +124,23 @@ def cluster_inference(names, stat_obs, null_stat, df, tail, params, exact, adjac
         obs = stat_obs[i]
         null = null_stat[i]
         if params["cluster_stat"] == "tfce":
-            if adjacency is not None:
-                raise ValueError(
-                    "cluster_stat='tfce' works along a single time axis; use "
-                    "cluster_stat='mass' or 'size' with channels or frequencies."
-                )
             kw = dict(params["tfce_params"])
             if kw["dh"] is None:
                 kw["dh"] = max(np.abs(obs).max(), 1e-12) / 100
-            obs_tfce = tfce(obs, tail, **kw)
-            null_max[i] = np.abs(tfce(null, tail, **kw)).max(axis=1)
+            if adjacency is None:
+                obs_tfce = tfce(obs, tail, **kw)
+                null_tfce = tfce(null, tail, **kw)
+            else:
+                obs_tfce = tfce_graph(obs, tail, adjacency, **kw)
+                null_tfce = tfce_graph(null, tail, adjacency, **kw)
+            null_max[i] = np.abs(null_tfce).max(axis=1)
             p_corr[i] = permutation_p(obs_tfce, null_max[i], exact)
-            for start, stop in find_clusters(p_corr[i] <= alpha):
-                idx = np.arange(start, stop)
+            significant = p_corr[i] <= alpha
+            if adjacency is None:
+                regions = [np.arange(a, b) for a, b in find_clusters(significant)]
+            else:
+                regions = graph_components(significant, adjacency)
+            for idx in regions:
                 seg = obs_tfce[idx]
                 clusters.append(
                     (
