@@ -173,7 +173,8 @@ def public_api():
         names = list(module.__all__)
         if module_name == "sk_eeg.utils":
             names = [name for name in USER_UTILS if name in names]
-        api[module_name] = sorted(names, key=lambda n: (n[0].islower(), n))
+        # Classes, then functions, then constants.
+        api[module_name] = sorted(names, key=lambda n: (n.isupper(), n[0].islower(), n))
     return api
 
 
