@@ -27,6 +27,17 @@ from ._rank import CRITERIA, _criteria_table, _cv_rank_errors, _max_rank, _selec
 _ALL_CRITERIA = ("consensus",) + CRITERIA + ("cv",)
 
 
+def _reject_mne(y):
+    """Point MNE objects passed as ``y`` to :func:`panel_from_mne`."""
+    first = y[0] if isinstance(y, (list, tuple)) and len(y) else y
+    if type(first).__module__.startswith("mne."):
+        raise TypeError(
+            f"y is an MNE {type(first).__name__}; convert recordings with "
+            "panel = sk_eeg.panel.panel_from_mne(recordings, subjects) and fit "
+            "with fit(panel.X, panel.y, groups=panel.groups)."
+        )
+
+
 def _column_names(estimator, n_features):
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
@@ -391,6 +402,7 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}.")
 
     def _validate_xy(self, X, y, reset, empty_x_ok=False):
+        _reject_mne(y)
         X, y = validate_data(
             self,
             X,
