@@ -9,6 +9,7 @@ that has been fixed fails the test until it is removed from the list.
 """
 
 import ast
+import functools
 import importlib.util
 import inspect
 import re
@@ -175,6 +176,7 @@ class _AnyOption(dict):
         return directives.unchanged
 
 
+@functools.cache
 def _register_sphinx_markup():
     """Let plain docutils parse Sphinx roles and directives (as literals)."""
     from docutils import nodes
