@@ -132,9 +132,13 @@ intersphinx_mapping = intersphinx_from(
 )
 intersphinx_timeout = 10
 # numpydoc turns parameter types (bool, array_like, ...) into links into the
-# Python and NumPy inventories (glossary terms warn when missing), so type links
-# are on only when both are available.
-if not {"python", "numpy"} <= intersphinx_mapping.keys():
+# Python and NumPy inventories (glossary terms warn when missing). Type links
+# are on for online builds (as before stored inventories existed); a build
+# from stored inventories links explicit references (:class:`mne.Epochs`) only.
+if not (
+    os.environ.get("SK_EEG_DOC_ONLINE")
+    and {"python", "numpy"} <= intersphinx_mapping.keys()
+):
     numpydoc_xref_param_type = False
 
 # -- Gallery -------------------------------------------------------------------
