@@ -681,6 +681,50 @@ class IFEPanelRegressor(RegressorMixin, BaseEstimator):
         self._y_1d = y.ndim == 1
         return self
 
+    def _merge_block(self, mom, label, names, missing_cols):
+        """Add the moments of one block of one subject, computed elsewhere.
+
+        ``mom`` holds one cell (see :func:`_accumulate_moments`) computed from
+        complete responses and covariates with missing subject-level columns
+        set to 0 (``missing_cols``); this is how a distributed fit merges the
+        blocks its workers computed.
+        """
+        n_folds = self.n_folds if self.factor_criterion == "cv" else 1
+        if not hasattr(self, "_stream"):
+            self._check_params()
+            if self.robust is not None:
+                raise ValueError("a distributed fit supports robust=None only.")
+            self.n_features_in_ = len(names)
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+            self._stream = {"labels": [], "calls": [], "mom": None, "missing": set()}
+        elif list(names) != list(self.feature_names_in_):
+            raise ValueError(
+                f"block covariates {list(names)} differ from the first block's "
+                f"{list(self.feature_names_in_)}."
+            )
+        stream = self._stream
+        if label not in stream["labels"]:
+            stream["labels"].append(label)
+            stream["calls"].append(0)
+        g = stream["labels"].index(label)
+        cell = g * n_folds + stream["calls"][g] % n_folds
+        stream["calls"][g] += 1
+        stream["missing"].update((g, int(c)) for c in missing_cols)
+        n_cells = len(stream["labels"]) * n_folds
+        old = stream["mom"]
+        if old is None or old["w"].shape[0] < n_cells:
+            new = {
+                key: np.zeros((n_cells,) + val.shape[1:]) for key, val in mom.items()
+            }
+            if old is not None:
+                for key, val in old.items():
+                    new[key][: val.shape[0]] = val
+            stream["mom"] = new
+        for key, val in mom.items():
+            stream["mom"][key][cell] += val[0]
+        self._y_1d = False
+        return self
+
     def _finish_stream(self, strict=True):
         """Refit from the streamed moments (``strict``: warn, do not log)."""
         n_folds = self.n_folds if self.factor_criterion == "cv" else 1

@@ -5,6 +5,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from ..utils import check_random_state, logger, progress_bar, use_log_level
+from ._distributed import _recording_block, _store_source
 from ._estimator import IFEPanelRegressor
 from ._evaluation import evaluate_heldout
 from ._features import log_power_features
@@ -104,6 +105,7 @@ def fit_panel_tensor(
     subject_columns=("sex", "age"),
     n_states=0,
     estimator=None,
+    client=None,
     random_state=None,
     verbose=None,
 ):
@@ -157,6 +159,14 @@ def fit_panel_tensor(
         uses the window it predicts.
     estimator : IFEPanelRegressor | None
         Unfitted estimator to use; None uses the defaults.
+    client : dask.distributed.Client | None
+        With a client, each training recording is read, turned into log
+        power and reduced to its Gram moments on the cluster's workers (they
+        open ``panel.data`` themselves: a ``.npy`` memory map from
+        :func:`~sk_eeg.datasets.load_panel_npy` or an ``h5py`` dataset); the
+        moments are added here in recording order, so the fit equals the
+        in-process one up to floating-point summation order. The vMF states
+        and the held-out scores are computed in this process.
     random_state : int | RandomState | None
         Seed of the vMF mixture and of its training subsample.
     verbose : bool | str | int | None
@@ -180,6 +190,7 @@ def fit_panel_tensor(
             subject_columns=subject_columns,
             n_states=n_states,
             estimator=estimator,
+            client=client,
             random_state=random_state,
             verbose=verbose,
         )
@@ -195,6 +206,7 @@ def _fit_panel_tensor(
     subject_columns,
     n_states,
     estimator,
+    client,
     random_state,
     verbose,
 ):
@@ -235,11 +247,46 @@ def _fit_panel_tensor(
         states = VonMisesFisherMixture(
             n_components=n_states, axial=True, random_state=rng
         ).fit(np.vstack(sample))
-    for s, k in progress_bar(jobs, desc="panel recordings", verbose=verbose):
-        X, y = _recording_design(
-            data[s, k], sfreq, window, scale[s], session_hours[k], coded.iloc[s], states
-        )
-        model._accumulate(X, y, groups=np.full(len(y), s))
+    if client is None:
+        for s, k in progress_bar(jobs, desc="panel recordings", verbose=verbose):
+            X, y = _recording_design(
+                data[s, k],
+                sfreq,
+                window,
+                scale[s],
+                session_hours[k],
+                coded.iloc[s],
+                states,
+            )
+            model._accumulate(X, y, groups=np.full(len(y), s))
+    else:
+        source = _store_source(data)
+        futures = [
+            client.submit(
+                _recording_block,
+                source,
+                s,
+                k,
+                {
+                    "sfreq": sfreq,
+                    "window": window,
+                    "scale": scale[s],
+                    "hour": session_hours[k],
+                    "subject_row": coded.iloc[s],
+                    "states": states,
+                },
+                model.chunk_size,
+                pure=False,
+            )
+            for s, k in jobs
+        ]
+        # Merged in recording order: the same sums as the in-process loop.
+        for (s, _), future in progress_bar(
+            list(zip(jobs, futures)), desc="panel recordings", verbose=verbose
+        ):
+            block = future.result()
+            model._merge_block(block["mom"], s, block["names"], block["missing"])
+            future.release()
     # The between-subject regression (and its EM) runs once, on all subjects.
     with use_log_level(model.verbose):
         model._finish_stream(strict=True)
