@@ -172,6 +172,16 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     the fitted sources; to localize every epoch on its own, fit one clone per
     epoch.
 
+    Fit the response, not the DC offset: baseline-correct the data and crop
+    them to the response window first (e.g.
+    ``evoked.apply_baseline((None, 0)).crop(0.05, 0.15)``); ``fit`` warns when
+    an offset or drift dominates, when ``alpha='auto'`` / ``'sure'`` picks the
+    edge of its grid and when no model predicts held-out sensors better than
+    zero (too few trials, wrong window or covariance). The grid solution is
+    limited by the grid step; :meth:`to_dipoles` with ``refine=True`` fits
+    each active source as a free dipole in continuous space with the BEM or
+    sphere model of the forward (as :func:`mne.fit_dipole` does).
+
     The inner coordinate-descent loops are compiled with numba the first time
     they run (10-30 s once per installation; the machine code is cached on
     disk). Without a noise covariance, a gain array's data are solved in
