@@ -91,6 +91,17 @@ def test_kenward_roger_f_df_and_p_equal_pbkrtest(data, model, rhs):
     np.testing.assert_allclose(test.stat_, _fit(data, model, rhs).stat_)
 
 
+def test_satterthwaite_in_time_chunks_equals_one_call(monkeypatch):
+    import sk_eeg.stats._reml as reml
+
+    rhs = "cond * region + group + (1 | sid) + (1 | sid:ch)"
+    whole = _fit("unbalanced", "nested", rhs)
+    monkeypatch.setattr(reml, "_MAX_ELEMENTS", 1)  # one timepoint per call
+    chunked = _fit("unbalanced", "nested", rhs)
+    # equal up to the rounding of the finite differences (~1e-6)
+    np.testing.assert_allclose(chunked.df_den_, whole.df_den_, rtol=2e-5)
+
+
 def test_satterthwaite_without_grouping_is_the_residual_df():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(30, 4))

@@ -1,5 +1,7 @@
 """What users trip over: resume, 0/1 floats, progress, CLI, NaN, Epochs, times."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -161,3 +163,26 @@ def test_times_are_used_in_frames_clusters_and_plot(small_data):
     np.testing.assert_allclose(ax.lines[0].get_xdata(), times)
     with pytest.raises(ValueError, match="times must have one value per timepoint"):
         _small_test(times=times[:-1]).fit(X, design=design)
+
+
+def test_a_flat_timepoint_does_not_change_the_others(small_data):
+    # a flat channel/timepoint (all zeros) is a degenerate REML problem; the
+    # other features fitted in the same batch must not change
+    X, design = small_data
+    flat = X.copy()
+    flat[:, 3] = 0.0
+    ref = _small_test(n_permutations=19).fit(X, design=design)
+    test = _small_test(n_permutations=19).fit(flat, design=design)
+    keep = np.arange(X.shape[1]) != 3
+    np.testing.assert_allclose(test.stat_[:, keep], ref.stat_[:, keep], rtol=1e-6)
+    np.testing.assert_allclose(
+        test.null_stat_[:, :, keep], ref.null_stat_[:, :, keep], rtol=1e-6
+    )
+    # it has no df (NaN), without numerical warnings, for either method
+    for method in ("satterthwaite", "kenward-roger"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            test = _small_test(n_permutations=19, df_method=method)
+            test.fit(flat, design=design)
+        assert np.isnan(test.df_den_[:, 3]).all()
+        assert np.isfinite(test.df_den_[:, keep]).all()

@@ -210,6 +210,15 @@ def test_augmented_cholesky_gives_logdet_and_residual_sum_of_squares():
     ):
         np.testing.assert_allclose(logdet, np.linalg.slogdet(M)[1])
         np.testing.assert_allclose(rss, rss_ref)
+    # a degenerate problem in the batch (y in the span of X, rss = 0) takes
+    # the slow path for the whole batch: the other problems are unchanged
+    B = rng.normal(size=(8, 6))
+    B[:, 5] = B[:, :5] @ np.ones(5)
+    A_deg = np.concatenate([A, (B.T @ B)[None]])
+    logdet, rss = _logdet_rss(A_deg, 5)
+    np.testing.assert_allclose(logdet[:-1], np.linalg.slogdet(M)[1], rtol=1e-12)
+    np.testing.assert_allclose(rss[:-1], rss_ref, rtol=1e-10)
+    assert rss[-1] < 1e-12 * np.abs(B).max() ** 2
 
 
 def test_fits_in_time_chunks_equal_one_call(monkeypatch):

@@ -18,8 +18,9 @@ of the exact criterion, batched over timepoints.
 import numpy as np
 from scipy import stats as sps
 
+from . import _reml
 from ._permutation import LEVELS
-from ._reml import _flatten, _gls_parts, _logdet_rss
+from ._reml import _flatten, _gls_parts, _logdet_rss, _time_slice
 
 DF_METHODS = ("satterthwaite", "kenward-roger", "between-within", "residual")
 
@@ -86,10 +87,31 @@ def satterthwaite_df(stats, fit, struct, contrasts, rel_step=1e-4):
     df : array, shape (n_terms, B, T)
         Denominator degrees of freedom.
     """
+    n_batch, n_times = stats["YY"].shape
+    n_sub, n_sizes = stats["Xsk"].shape[1:3]
+    per_time = 19 * n_batch * n_sub * n_sizes * (stats["XX"].shape[-1] + 1)
+    t_chunk = max(1, _reml._MAX_ELEMENTS // per_time)
+    if n_times > t_chunk:  # bounded memory: timepoints in chunks
+        parts = []
+        for t0 in range(0, n_times, t_chunk):
+            sl = slice(t0, t0 + t_chunk)
+            fit_t = {k: v[:, sl] for k, v in fit.items()}
+            parts.append(
+                satterthwaite_df(
+                    _time_slice(stats, sl), fit_t, struct, contrasts, rel_step
+                )
+            )
+        return np.concatenate(parts, axis=-1)
     P = _flatten(stats)
     n = len(P["A0"])
     sigma2 = fit["sigma2"].reshape(n)
     gamma = fit["gamma"].reshape(n, 2)
+    # a degenerate feature (no residual variance, e.g. a flat channel) has no
+    # df: evaluate it at a harmless point and return NaN
+    scale = stats["YY"].reshape(n) / struct.n_obs
+    degenerate = ~(sigma2 > np.maximum(1e-14 * scale, 1e-250))
+    sigma2 = np.where(degenerate, 1.0, sigma2)
+    gamma = np.where(degenerate[:, None], 0.0, gamma)
     phi0 = np.concatenate([gamma * sigma2[:, None], sigma2[:, None]], axis=1)
     # parameters estimated (and not at the bound) at each fit
     free = np.concatenate(
@@ -138,7 +160,9 @@ def satterthwaite_df(stats, fit, struct, contrasts, rel_step=1e-4):
         grad = np.einsum("nmp,inpr,nmr->nmi", ptl, dcov, ptl)  # (N, q, 3)
         denom = np.einsum("nmi,nij,nmj->nm", grad, acov, grad)
         nu = 2 * d**2 / np.maximum(denom, 1e-300)
-        out.append(_combine_df(nu).reshape(fit["sigma2"].shape))
+        out.append(
+            np.where(degenerate, np.nan, _combine_df(nu)).reshape(fit["sigma2"].shape)
+        )
     return np.stack(out)
 
 
@@ -182,6 +206,10 @@ def kenward_roger(X, Y, struct, fit, contrasts, chunk=8):
         zs.append(np.eye(struct.n_subjects)[struct.subject])
     if struct.has_channel:
         zs.append(np.eye(struct.n_channels)[struct.channel])
+    # no residual variance (e.g. a flat channel): no test (NaN)
+    degenerate = ~(sigma2 > np.maximum(1e-14 * (Y**2).mean(0), 1e-250))
+    sigma2 = np.where(degenerate, 1.0, sigma2)
+    gamma = np.where(degenerate[:, None], 0.0, gamma)
     variances = [gamma[:, j] * sigma2 for j in range(2) if struct.free[j]]
     variances.append(sigma2)
     n_par = len(variances)
@@ -255,6 +283,8 @@ def kenward_roger(X, Y, struct, fit, contrasts, chunk=8):
                 np.einsum("ca,ca->c", lb, np.linalg.solve(lpal, lb[..., None])[..., 0])
                 / q
             )
+    F[:, degenerate] = np.nan
+    df[:, degenerate] = np.nan
     return F, df
 
 

@@ -206,7 +206,8 @@ def _logdet_rss(A, p):
         diag = np.diagonal(L, axis1=-2, axis2=-1)
     except np.linalg.LinAlgError:
         # a degenerate problem in the batch (e.g. y in the span of X): slow path
-        diag = np.sqrt(np.maximum(np.diagonal(_chol(A), axis1=-2, axis2=-1), 0.0))
+        # (its pivots are clamped; the others equal LAPACK's to rounding)
+        diag = np.diagonal(_chol(A), axis1=-2, axis2=-1)
     logdet_m = 2.0 * np.log(np.maximum(diag[..., :p], 1e-300)).sum(-1)
     return logdet_m, diag[..., p] ** 2
 
