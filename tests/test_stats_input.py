@@ -186,3 +186,36 @@ def test_a_flat_timepoint_does_not_change_the_others(small_data):
             test.fit(flat, design=design)
         assert np.isnan(test.df_den_[:, 3]).all()
         assert np.isfinite(test.df_den_[:, keep]).all()
+
+
+def test_checkpoint_written_by_another_process_is_resumed(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "null.npz"
+    script = textwrap.dedent(
+        f"""
+        from sk_eeg.datasets import make_nested_timeseries
+        from sk_eeg.stats import ClusterLMETest
+        X, design = make_nested_timeseries(
+            n_subjects=3, n_channels=3, n_times=12, effect_window=(4, 8),
+            random_state=7)
+        ClusterLMETest("hit_miss * region", groups="sid", nested="ch",
+                       n_permutations=19, batch_size=5, random_state=0,
+                       checkpoint={str(path)!r}, verbose=False).fit(X, design=design)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+    X, design = make_nested_timeseries(
+        n_subjects=3, n_channels=3, n_times=12, effect_window=(4, 8), random_state=7
+    )
+    kw = dict(formula="hit_miss * region", n_permutations=19, batch_size=7)
+    ref = _small_test(**kw).fit(X, design=design)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("every permutation should come from the checkpoint")
+
+    monkeypatch.setattr(null_module, "null_chunk", fail)
+    resumed = _small_test(checkpoint=path, **kw).fit(X, design=design)
+    np.testing.assert_allclose(resumed.null_stat_, ref.null_stat_, rtol=1e-10)
