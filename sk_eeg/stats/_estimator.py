@@ -257,10 +257,18 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     (unbalanced designs are fitted exactly). With ``n_permutations`` random
     relabellings the smallest p-value is ``1 / (n_permutations + 1)``. A random
     relabelling that would leave a cell of the design empty (rank deficient) is
-    drawn again. Random slopes are not supported: the random effects are
-    nested random intercepts (``(1 | groups) + (1 | groups:nested)``); fit
-    models with random slopes per feature in lme4 instead. Satterthwaite
-    degrees of freedom hold a variance estimated at 0 fixed, as lmerTest.
+    drawn again. Satterthwaite degrees of freedom hold a variance estimated at
+    0 fixed, as lmerTest; a feature without residual variance (a flat
+    channel) gets NaN df and p-values.
+
+    Random slopes are not supported (a random-effects term in ``formula``
+    is an error): the random effects are nested random intercepts
+    (``(1 | groups) + (1 | groups:nested)``). If a within-subject effect
+    varies across subjects, the channels of a subject share its slope: the
+    intercept-only model and within-channel swaps then treat channels as
+    independent replicates of the effect and are anti-conservative. Test
+    such effects on subject averages (one row per subject and condition,
+    ``groups`` only), or fit random slopes with lme4 where needed.
 
     References
     ----------
