@@ -14,7 +14,10 @@
    original approach (an SVD of the 32 x T residual at every ALS iteration,
    ranks {1, 2, 3}) on one subject.
 
-Usage: ``python benchmarks/bench_panel.py [--quick]``.
+4. Dask: a (200, 4, 32, 20000) float32 store (``--dask-subjects``) fitted on a
+   2-worker LocalCluster and in-process: time, peak memory, largest difference.
+
+Usage: ``python benchmarks/bench_panel.py [--quick] [--skip rank bai ...]``.
 """
 
 import argparse
@@ -315,11 +318,66 @@ def scale(quick, skip_original=False):
             )
 
 
+def dask_case(n_subjects):
+    """(n_subjects, 4, 32, 20000) float32 store: 2-worker LocalCluster vs here."""
+    from dask.distributed import Client, LocalCluster
+
+    from sk_eeg.panel import fit_panel_tensor
+
+    shape = (n_subjects, 4, 32, 20000)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "panel.npy"
+        start = time.perf_counter()
+        sim = make_eeg_panel(
+            *shape, sfreq=SFREQ, window=1.0, n_factors=3, out=path, random_state=1
+        )
+        meta = sim.meta
+        del sim
+        print(
+            f"\n[dask] simulated {shape} float32 memmap "
+            f"({path.stat().st_size / 2**20:.0f} MiB) in "
+            f"{time.perf_counter() - start:.1f} s"
+        )
+        panel = load_panel_npy(path, meta=meta)
+        kw = dict(sfreq=SFREQ, session_hours=[10, 15, 10, 15], window=1.0)
+        start = time.perf_counter()
+        local, _ = fit_panel_tensor(panel, **kw)
+        t_local = time.perf_counter() - start
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            start = time.perf_counter()
+            remote, _ = fit_panel_tensor(panel, client=client, **kw)
+            t_dask = time.perf_counter() - start
+            worker_peak = client.run(
+                lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            )
+        diffs = {
+            name: float(np.max(np.abs(getattr(local, name) - getattr(remote, name))))
+            for name in ("coef_", "group_intercepts_", "eigenvalues_")
+        }
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"[dask] in-process {t_local:.1f} s; 2-worker LocalCluster {t_dask:.1f} s "
+            f"(peak RSS here {peak:.0f} MiB, workers "
+            f"{max(worker_peak.values()):.0f} MiB); max |difference| "
+            + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items())
+        )
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer draws")
     parser.add_argument("--scale-child", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--skip", nargs="*", default=[], help="rank bai scale original")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="rank bai scale original dask"
+    )
+    parser.add_argument(
+        "--dask-subjects", type=int, default=200, help="subjects of the dask case"
+    )
     args = parser.parse_args()
     if args.scale_child:
         scale_child(args.scale_child)
@@ -333,6 +391,8 @@ def main():
             bai_bias(30 if args.quick else 200)
     if "scale" not in args.skip:
         scale(args.quick, skip_original="original" in args.skip)
+    if "dask" not in args.skip:
+        dask_case(24 if args.quick else args.dask_subjects)
 
 
 if __name__ == "__main__":

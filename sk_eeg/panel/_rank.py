@@ -62,11 +62,17 @@ def _edge_ratios(gram, n_times, kmax, max_iter=20):
     mu = root**2
     sigma = root * (1 / np.sqrt(n_times - 1.0) + 1 / np.sqrt(n_units)) ** (1 / 3)
     n_pos = min(n_units, n_times)
-    psi = np.maximum(np.diag(gram), np.finfo(float).tiny)
+    diag = np.diag(gram)
+    if not np.all(np.isfinite(gram)) or np.any(diag <= 1e-12 * diag.max(initial=0)):
+        return out  # a constant channel: no noise scale to whiten by
+    psi = diag.copy()
     rank = 0
     for _ in range(max_iter):
         scale = 1.0 / np.sqrt(psi)
-        vals, vecs = np.linalg.eigh(gram * np.outer(scale, scale))
+        scaled = gram * np.outer(scale, scale)
+        if not np.all(np.isfinite(scaled)):
+            return np.full(kmax + 1, np.nan)
+        vals, vecs = np.linalg.eigh(scaled)
         vals, vecs = np.clip(vals[::-1], 0, None), vecs[:, ::-1]
         dof = max((n_times - rank) * (n_units - rank), 1)
         edge = vals[rank:n_pos].sum() / dof * (mu + _TW99 * sigma)
