@@ -14,6 +14,7 @@ from ._between import (
     _between_fit,
     _identified_subject_columns,
 )
+from ._channel import _ChannelMixin
 from ._em import _EMMixin
 from ._ife import (
     _centered,
@@ -42,7 +43,9 @@ def _reject_mne(y):
 
 
 @fill_doc
-class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator):
+class IFEPanelRegressor(
+    _StreamingMixin, _EMMixin, _ChannelMixin, RegressorMixin, BaseEstimator
+):
     r"""Panel regression of multichannel signals with interactive fixed effects.
 
     For subject ``g`` and time ``t`` the ``p`` channels follow
@@ -148,6 +151,10 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         Columns constant within every subject.
     noise_variance_ : array, shape (n_groups, n_channels)
         Idiosyncratic variance per subject and channel.
+    channel_coef_ : array, shape (n_regressors,)
+        Coefficients of the channel-varying regressors (``channel_X`` in
+        :meth:`fit`; empty without). For their standard errors use
+        :func:`sk_eeg.panel.fit_bai_ife`.
     coef_se_ : array, shape (n_channels, n_features)
         Standard errors of ``coef_`` (NaN where not identified). Time-varying
         columns: ``psi_c (sum_g X_g' M_1 X_g)^-1``, with ``psi_c`` the
@@ -197,8 +204,10 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
     when searching ``n_factors`` or ``factor_criterion``); without it all
     samples are pooled as one subject.
 
-    With regressors that vary over channels and time (Bai 2009) use
-    :func:`sk_eeg.panel.fit_bai_ife`.
+    Regressors that vary over channels and time (Bai 2009's ``x_it``, one
+    coefficient each, shared by the channels) go in ``fit(..., channel_X=)``;
+    :func:`sk_eeg.panel.fit_bai_ife` is the single-panel version with
+    standard errors.
 
     References
     ----------
@@ -334,7 +343,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         return X, y, Y
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, channel_X=None):
         """Fit the panel model.
 
         Parameters
@@ -348,6 +357,12 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         groups : array-like, shape (n_samples,) | None
             Subject of each sample; None treats all samples as one subject.
             Samples of a subject must be in time order (for the CV folds).
+        channel_X : array-like, shape (n_samples, n_channels, n_regressors) | None
+            Regressors that vary over channels and time (Bai 2009's
+            ``x_it``), each with one coefficient shared by all channels
+            (``channel_coef_``), estimated by Bai's alternating least squares
+            on streamed Gram matrices. Complete data and ``robust=None``
+            only; ``predict``/``score``/``transform`` then need it too.
 
         Returns
         -------
@@ -358,7 +373,10 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         X, y, Y = self._validate_xy(X, y, reset=True)
         if hasattr(self, "_stream"):
             del self._stream
+        self.channel_coef_ = np.zeros(0)
         with use_log_level(self.verbose):
+            if channel_X is not None:
+                return self._fit_channel(X, Y, groups, channel_X)
             return self._fit(X, y, Y, groups)
 
     def _solve(self, mom_cells, cell_group, n_groups, n_folds, names_t):
@@ -554,7 +572,25 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         codes = np.array([lookup.get(g, -1) for g in labels.tolist()], dtype=np.intp)
         return codes[inverse.ravel()]
 
-    def _covariate_prediction(self, X, idx):
+    def _channel_part(self, channel_X, n_samples):
+        beta = getattr(self, "channel_coef_", np.zeros(0))
+        if beta.size == 0:
+            if channel_X is not None:
+                raise ValueError("channel_X given, but the model was fitted without.")
+            return 0.0
+        if channel_X is None:
+            raise ValueError(
+                "the model was fitted with channel_X: pass channel_X to predict too."
+            )
+        n_channels = self.group_intercepts_.shape[1]
+        channel_X = self._check_channel_X(channel_X, n_samples, n_channels)
+        if channel_X.shape[2] != beta.size:
+            raise ValueError(
+                f"channel_X has {channel_X.shape[2]} regressors, fit had {beta.size}."
+            )
+        return channel_X @ beta
+
+    def _covariate_prediction(self, X, idx, channel_X=None):
         sl = self.subject_level_
         Xt = X[:, ~sl]
         if np.isnan(Xt).any():
@@ -577,9 +613,9 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
                     self.subject_covariate_cov_,
                 )
             out[~known] = pred[~known] + self.intercept_ + Xa @ self.coef_[:, sl].T
-        return out
+        return out + self._channel_part(channel_X, X.shape[0])
 
-    def predict(self, X, groups=None):
+    def predict(self, X, groups=None, channel_X=None):
         """Covariate-only prediction (factors at zero; ``y`` is never used).
 
         Parameters
@@ -590,6 +626,8 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
             Subject of each sample. Known subjects use their own intercept;
             unknown subjects (and ``groups=None``) the population intercept
             plus the subject-level covariate effects.
+        channel_X : array-like, shape (n_samples, n_channels, n_regressors) | None
+            Channel-varying regressors (needed when ``fit`` had them).
 
         Returns
         -------
@@ -600,7 +638,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         idx = self._group_index(groups, X.shape[0])
         if groups is None and self.groups_.size == 1:
             idx[:] = 0
-        pred = self._covariate_prediction(X, idx)
+        pred = self._covariate_prediction(X, idx, channel_X)
         return pred.ravel() if self._y_1d else pred
 
     def _check_post_fit_X(self, X):
@@ -615,7 +653,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
             ensure_min_features=0,
         )
 
-    def _scores(self, X, y, groups):
+    def _scores(self, X, y, groups, channel_X=None):
         X = self._check_post_fit_X(X)
         Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1)
         if Y.shape[1] != self.group_intercepts_.shape[1]:
@@ -632,7 +670,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
                 f"Subject {bad!r} was not seen in fit: its loadings are unknown. "
                 "Factor scores need a fitted subject (pass groups seen in fit)."
             )
-        base = self._covariate_prediction(X, idx)
+        base = self._covariate_prediction(X, idx, channel_X)
         resid = Y - base
         width = int(self.n_factors_.max(initial=0))
         scores = np.zeros((X.shape[0], width))
@@ -649,7 +687,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
                 scores[sel[row], :r] = sol
         return scores, base, idx
 
-    def transform(self, X, y=None, groups=None):
+    def transform(self, X, y=None, groups=None, channel_X=None):
         r"""Factor scores of observed responses, like ``PLSRegression.transform``.
 
         Parameters
@@ -665,6 +703,8 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         groups : array-like, shape (n_samples,) | None
             Subject of each sample (must be subjects seen in ``fit``; None
             only when ``fit`` had one subject).
+        channel_X : array-like, shape (n_samples, n_channels, n_regressors) | None
+            Channel-varying regressors (needed when ``fit`` had them).
 
         Returns
         -------
@@ -675,7 +715,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         if y is None:
             X = self._check_post_fit_X(X)
             return np.zeros((X.shape[0], int(self.n_factors_.max(initial=0))))
-        return self._scores(X, y, groups)[0]
+        return self._scores(X, y, groups, channel_X)[0]
 
     def fit_transform(self, X, y, groups=None):
         """Fit, then return the factor scores of the training responses.
@@ -696,7 +736,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
         """
         return self.fit(X, y, groups).transform(X, y, groups)
 
-    def reconstruct(self, X, y, groups=None):
+    def reconstruct(self, X, y, groups=None, channel_X=None):
         r"""Reconstruct responses from covariates plus factors fitted on ``y``.
 
         This is the original code's held-out "prediction": the factor scores
@@ -712,13 +752,15 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
             Observed responses.
         groups : array-like, shape (n_samples,) | None
             Subject of each sample (seen in ``fit``).
+        channel_X : array-like, shape (n_samples, n_channels, n_regressors) | None
+            Channel-varying regressors (needed when ``fit`` had them).
 
         Returns
         -------
         y_rec : array, shape like ``y``
             Covariate prediction plus :math:`\Lambda_g \hat f_t`.
         """
-        scores, base, idx = self._scores(X, y, groups)
+        scores, base, idx = self._scores(X, y, groups, channel_X)
         out = base.copy()
         for g in np.unique(idx):
             sel = idx == g
@@ -726,7 +768,7 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
             out[sel] += scores[sel, : lam.shape[1]] @ lam.T
         return out.ravel() if self._y_1d else out
 
-    def score(self, X, y, groups=None, sample_weight=None):
+    def score(self, X, y, groups=None, sample_weight=None, channel_X=None):
         """Held-out :math:`R^2` of the covariate-only prediction.
 
         Parameters
@@ -739,10 +781,13 @@ class IFEPanelRegressor(_StreamingMixin, _EMMixin, RegressorMixin, BaseEstimator
             Subject of each sample (see :meth:`predict`).
         sample_weight : array-like, shape (n_samples,) | None
             Sample weights.
+        channel_X : array-like, shape (n_samples, n_channels, n_regressors) | None
+            Channel-varying regressors (needed when ``fit`` had them).
 
         Returns
         -------
         score : float
             :math:`R^2` averaged over channels (never uses ``y`` to predict).
         """
-        return r2_score(y, self.predict(X, groups), sample_weight=sample_weight)
+        pred = self.predict(X, groups, channel_X)
+        return r2_score(y, pred, sample_weight=sample_weight)
