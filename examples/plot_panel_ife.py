@@ -57,12 +57,19 @@ pooled, per_channel = evaluate_heldout(model, X[~train], y[~train], groups[~trai
 print(pooled.round(3).to_string())
 
 # %%
-# Loadings of subject 0 (topomaps) and the recovered afternoon effect.
+# Loadings of subject 0 (topomaps) and the recovered afternoon effect with
+# its 95% confidence intervals (``conf_int``; they assume errors uncorrelated
+# over windows).
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
 for k in range(model.n_factors_[0]):
     mne.viz.plot_topomap(model.loadings_[0][:, k], info, axes=axes[k], show=False)
     axes[k].set_title(f"factor {k + 1} loading")
-axes[2].scatter(sim.afternoon_effect, model.coef_[:, 0])
+lower, upper = model.conf_int(0.95)  # 95% confidence intervals per channel
+axes[2].errorbar(
+    sim.afternoon_effect, model.coef_[:, 0],
+    yerr=[model.coef_[:, 0] - lower[:, 0], upper[:, 0] - model.coef_[:, 0]],
+    fmt="o", ms=3,
+)  # fmt: skip
 lim = np.abs(sim.afternoon_effect).max() * 1.1
 axes[2].plot([-lim, lim], [-lim, lim], "k--", lw=1)
 axes[2].set(xlabel="planted afternoon effect", ylabel="estimated")
