@@ -227,7 +227,9 @@ def test_epochs_input_uses_channel_names_from_info(patterns):
     epochs = mne.EpochsArray(X * 1e-6, info, verbose=False)
     a = _tiny(None).fit(epochs, votes)
     b = _tiny(ch_names).fit(X, votes)
-    assert_allclose(a.predict_proba(epochs), b.predict_proba(X), rtol=1e-4, atol=1e-5)
+    # float32 inputs differ by an ulp after the µV conversion; training keeps
+    # that difference small
+    assert_allclose(a.predict_proba(epochs), b.predict_proba(X), rtol=0, atol=2e-4)
 
 
 def test_parallel_cnn1d_backbone_and_early_stopping(patterns):
@@ -282,9 +284,15 @@ def test_bad_input_raises_clear_errors(patterns):
 
 
 @pytest.mark.gpu
-def test_cuda_fit_predicts_like_on_cpu(patterns):
+@pytest.mark.parametrize("backbone", ["test_efficientnet", "parallel_cnn1d"])
+def test_cuda_fit_predicts_like_on_cpu_and_loads_in_a_cpu_only_process(
+    patterns, backbone, tmp_path
+):
+    import subprocess
+    import sys
+
     X, votes, _, ch_names = patterns
-    gpu = _tiny(ch_names, device="cuda").fit(X, votes)
+    gpu = _tiny(ch_names, backbone=backbone, device="cuda").fit(X, votes)
     assert gpu.device_ == "cuda" and gpu.__sklearn_tags__().non_deterministic
     proba = gpu.predict_proba(X)
     assert_allclose(proba.sum(1), 1.0)
@@ -293,8 +301,22 @@ def test_cuda_fit_predicts_like_on_cpu(patterns):
     cpu = pickle.loads(pickle.dumps(gpu))
     cpu.net_.module_.to("cpu")
     assert next(cpu.net_.module_.parameters()).device.type == "cpu"
-    # cuDNN may run convolutions in TF32: agreement to about 1e-3, not 1e-6.
-    assert_allclose(cpu.predict_proba(X), proba, rtol=1e-2, atol=5e-3)
+    # the whole front end and the network agree once TF32 is off in predict
+    assert_allclose(cpu.predict_proba(X), proba, rtol=0, atol=1e-4)
+    # a pickle made on CUDA loads in a process that sees no GPU
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(gpu))
+    np.save(tmp_path / "X.npy", X)
+    code = (
+        "import pickle, sys, numpy as np, torch; "
+        "assert not torch.cuda.is_available(); "
+        f"clf = pickle.load(open({str(path)!r}, 'rb')); "
+        f"np.save({str(tmp_path / 'p.npy')!r}, "
+        f"clf.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))"
+    )
+    env = {**__import__("os").environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    assert_allclose(np.load(tmp_path / "p.npy"), proba, rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("backbone", ["test_efficientnet", "parallel_cnn1d"])
@@ -317,6 +339,8 @@ def test_learns_planted_rhythm_frequency_on_held_out_windows(backbone):
         max_epochs=6,
         batch_size=16,
         lr=1e-2,
+        mixup_alpha=0.0,
+        time_shift=0.0,
         device="cpu",
         n_jobs=1,
         random_state=0,

@@ -21,20 +21,32 @@ def add_parser(subparsers):
     for sub in (train, predict):
         sub.add_argument("--csv", required=True, help="csv of windows (HMS layout)")
         sub.add_argument("--eeg-dir", required=True, help="folder of <eeg_id>.parquet")
-        sub.add_argument("--window-seconds", type=float, default=50.0)
-        sub.add_argument("--sfreq", type=float, default=200.0)
+        sub.add_argument(
+            "--window-seconds", type=float, default=50.0, help="window length in s"
+        )
+        sub.add_argument(
+            "--sfreq", type=float, default=200.0, help="sampling rate of the files"
+        )
     train.add_argument("--out", required=True, help="path of the pickled model")
-    train.add_argument("--backbone", default="mixnet_s")
-    train.add_argument("--max-epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--min-votes", type=int, default=0)
-    train.add_argument("--n-mels", type=int, default=64)
-    train.add_argument("--n-fft", type=int, default=512)
-    train.add_argument("--win-length", type=int, default=128)
-    train.add_argument("--hop-length", type=int, default=32)
-    train.add_argument("--device", default="auto")
-    train.add_argument("--random-state", type=int, default=0)
+    train.add_argument(
+        "--backbone",
+        default="parallel_cnn1d",
+        help="'parallel_cnn1d' (1D CNN) or a timm model name on the mel image",
+    )
+    train.add_argument("--max-epochs", type=int, default=15, help="training epochs")
+    train.add_argument("--batch-size", type=int, default=32, help="mini-batch size")
+    train.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate")
+    train.add_argument(
+        "--min-votes", type=int, default=0, help="keep windows with this many votes"
+    )
+    train.add_argument("--n-mels", type=int, default=64, help="mel bands (2D nets)")
+    train.add_argument("--n-fft", type=int, default=512, help="STFT size (2D nets)")
+    train.add_argument(
+        "--win-length", type=int, default=128, help="STFT window (2D nets)"
+    )
+    train.add_argument("--hop-length", type=int, default=32, help="STFT hop (2D nets)")
+    train.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
+    train.add_argument("--random-state", type=int, default=0, help="seed")
     predict.add_argument("--model", required=True, help="pickled model from train")
     predict.add_argument("--out", required=True, help="csv of probabilities")
     train.set_defaults(func=_train)
