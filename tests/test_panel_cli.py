@@ -33,9 +33,12 @@ def test_panel_command_writes_per_subject_rank_and_three_scores(tmp_path, capsys
             "250",
             "--window",
             "0.5",
+            "--plot",
+            str(tmp_path / "scree.png"),
         ]
     )
     assert status == 0
+    assert (tmp_path / "scree.png").stat().st_size > 1000
     summary = pd.read_csv(out)
     assert {
         "subject",
@@ -47,7 +50,8 @@ def test_panel_command_writes_per_subject_rank_and_three_scores(tmp_path, capsys
     assert len(summary) >= 3  # a subject may lose its held-out session
     assert np.all(summary["n_factors"] == 2)
     assert np.all(summary["reconstruction_r2"] > summary["covariate_r2"])
-    assert "Skipped recordings" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "Skipped recordings" in text and f"Wrote {tmp_path / 'scree.png'}" in text
 
 
 def test_panel_command_reports_bad_path_cleanly(tmp_path, capsys):
