@@ -220,3 +220,24 @@ def test_mixed_precision_option_trains_and_predicts(patterns, amp):
     assert np.abs(proba - ref.predict_proba(X)).max() < 0.05
     with pytest.raises(ValueError, match="amp"):
         _tiny(ch_names, amp="fp8").fit(X, votes)
+
+
+# ------------------------------------------------------- data larger than RAM
+def test_fit_and_predict_stream_from_a_memmap_without_copying_it(patterns, tmp_path):
+    X, votes, _, ch_names = patterns
+    path = tmp_path / "windows.npy"
+    big = np.lib.format.open_memmap(path, "w+", np.float32, (96, 20, 400))
+    big[:] = np.tile(X, (4, 1, 1))
+    big.flush()
+    del big
+    lazy = np.load(path, mmap_mode="c")  # copy-on-write: writeable, read lazily
+    y = np.tile(votes, (4, 1))
+    _tiny(ch_names).fit(X, votes)  # imports and first-call caches out of the count
+    tracemalloc.start()
+    clf = _tiny(ch_names).fit(lazy, y)
+    proba = clf.predict_proba(lazy)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.5 * lazy.nbytes, (peak, lazy.nbytes)  # X was never copied
+    ref = _tiny(ch_names).fit(np.asarray(lazy), y)
+    assert_allclose(proba, ref.predict_proba(np.asarray(lazy)), atol=1e-6)

@@ -607,7 +607,11 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Parameters
         ----------
         %(X_3d)s
-            Epochs are converted to µV.
+            Epochs are converted to µV. Arrays are used in float32: a float32
+            :class:`numpy.memmap` (``np.load(path, mmap_mode='c')`` or
+            ``'r+'``) is read window by window and never copied, so the
+            training set need not fit in memory (a read-only memmap is
+            copied).
         y : array, shape (n_epochs,) | array, shape (n_epochs, n_classes)
             Class labels, or vote counts / probabilities per class (soft
             targets, normalised per row).
