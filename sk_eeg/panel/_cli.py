@@ -30,15 +30,16 @@ def add_parser(subparsers):
     parser.add_argument(
         "--meta",
         default=None,
-        help="CSV with one row per subject (tensor order; with MNE files, a "
-        "'subject' column matching --subjects); its numeric columns (sex may be "
-        "M/F) are subject-level covariates, NaN imputed",
+        help="CSV with one row per subject: tensor order, its 'sex' and 'age' "
+        "columns used; with MNE files a 'subject' column matching --subjects and "
+        "all other columns used. Subject-level covariates (sex may be M/F; "
+        "missing values imputed by EM)",
     )
     parser.add_argument(
         "--subjects",
         nargs="+",
         default=None,
-        help="subject of each MNE file (default: each file its own subject)",
+        help="subject of each MNE file (none: each file its own subject)",
     )
     parser.add_argument(
         "--out",
