@@ -76,9 +76,10 @@ def test_float_column_with_two_values_warns_and_says_how_to_make_a_factor(
         match=r"'hit_miss' is float with two distinct.*"
         r"astype\(int\)",
     ):
-        as_covariate = _small_test(n_permutations=1).fit(X, design=floats)
-    with pytest.warns(UserWarning) as record:
-        as_factor = _small_test(n_permutations=1).fit(X, design=design)
+        as_covariate = _small_test(n_permutations=19).fit(X, design=floats)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        as_factor = _small_test(n_permutations=19).fit(X, design=design)
     assert not any("two distinct" in str(w.message) for w in record)
     # a 0/1 covariate is not the sum-coded factor: the region F changes
     assert not np.allclose(as_covariate.stat_[1], as_factor.stat_[1])
