@@ -93,3 +93,20 @@ def test_refine_needs_a_bem_and_an_mne_forward(single):
     ).fit(single.evoked)
     with pytest.raises(ValueError, match="bem="):
         est.to_dipoles(refine=True)
+
+
+def test_two_off_grid_dipoles_are_refined_jointly_to_the_truth():
+    sim = make_sparse_sources(
+        2, snr=50.0, spacing=SPACING, off_grid=True, min_distance=0.06, random_state=7
+    )
+    est = SparseSourceLocalizer(
+        sim.forward, sim.noise_cov, alpha=0.3, verbose=False
+    ).fit(sim.evoked)
+    dipoles = est.to_dipoles(refine=True, bem=sim.sphere)
+    found = np.array([d.pos[0] for d in dipoles])
+    grid = est.source_rr_[est.active_set_]
+    for truth in sim.source_pos:
+        err_refined = np.min(np.linalg.norm(found - truth, axis=1)) * 1e3
+        err_grid = np.min(np.linalg.norm(grid - truth, axis=1)) * 1e3
+        assert err_refined <= 2.0
+        assert err_refined < err_grid
