@@ -64,3 +64,18 @@ def test_several_subjects_recover_shared_beta_and_time_effects():
         IFEPanelRegressor().fit(X, y, groups=groups, channel_X=cx[:10])
     with pytest.raises(ValueError, match="complete"):
         IFEPanelRegressor().fit(X, np.where(y > 5, np.nan, y), channel_X=cx)
+
+
+def test_partial_fit_with_channel_regressors_equals_fit():
+    X, y, groups, cx, beta, _ = _panel(2, n_subjects=3, n_times=120, n_channels=12)
+    full = IFEPanelRegressor(n_factors=2, tol=1e-10).fit(
+        X, y, groups=groups, channel_X=cx
+    )
+    stream = IFEPanelRegressor(n_factors=2, tol=1e-10)
+    for block in np.array_split(np.arange(len(y)), 7):
+        stream.partial_fit(X[block], y[block], groups[block], channel_X=cx[block])
+    assert_allclose(stream.channel_coef_, full.channel_coef_, atol=1e-8)
+    assert_allclose(stream.coef_, full.coef_, atol=1e-8)
+    assert_allclose(stream.group_intercepts_, full.group_intercepts_, atol=1e-8)
+    with pytest.raises(ValueError, match="every partial_fit call or in none"):
+        stream.partial_fit(X[:5], y[:5], groups[:5])

@@ -71,6 +71,27 @@ class _ChannelMixin:
             raise ValueError("channel_X must be finite (no NaN or infinity).")
         return channel_X
 
+    def _channel_solve(self, mom_z, cell_group, n_groups, n_folds, names_t, p):
+        """Bai ALS for ``beta``, ranks re-selected until they settle."""
+        grams = _bai_grams(mom_z, cell_group, n_groups, names_t, p)
+        beta, _, _ = _bai_als(grams, 0)  # pooled least squares
+        ranks, n_iter = None, 0
+        for _ in range(3):
+            coefs = np.concatenate([[1.0], -beta])
+            state = self._solve(
+                _combine_moments(mom_z, coefs, p),
+                cell_group,
+                n_groups,
+                n_folds,
+                names_t,
+            )
+            if ranks is not None and np.array_equal(state["ranks"], ranks):
+                break
+            ranks = state["ranks"]
+            beta, _, it = _bai_als(grams, ranks, beta_init=beta, tol=self.tol * 1e-4)
+            n_iter += it
+        return state, beta, n_iter
+
     def _fit_channel(self, X, Y, groups, channel_X):
         """Fit with channel-varying regressors: Bai ALS on streamed Grams."""
         n_samples, n_channels = Y.shape
@@ -98,23 +119,9 @@ class _ChannelMixin:
             None,
             self.chunk_size,
         )
-        grams = _bai_grams(mom_z, cell_group, n_groups, names_t, n_channels)
-        beta, _, _ = _bai_als(grams, 0)  # pooled least squares
-        ranks, n_iter = None, 0
-        for _ in range(3):
-            coefs = np.concatenate([[1.0], -beta])
-            state = self._solve(
-                _combine_moments(mom_z, coefs, n_channels),
-                cell_group,
-                n_groups,
-                n_folds,
-                names_t,
-            )
-            if ranks is not None and np.array_equal(state["ranks"], ranks):
-                break
-            ranks = state["ranks"]
-            beta, _, it = _bai_als(grams, ranks, beta_init=beta, tol=self.tol * 1e-4)
-            n_iter += it
+        state, beta, n_iter = self._channel_solve(
+            mom_z, cell_group, n_groups, n_folds, names_t, n_channels
+        )
         self._store(state, labels, subject_level, table, names)
         self.channel_coef_ = beta
         self.weights_ = None

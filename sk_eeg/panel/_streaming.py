@@ -11,6 +11,7 @@ import numpy as np
 
 from ..utils import use_log_level
 from ._between import _column_names
+from ._channel import _stack_channel_regressors
 from ._ife import (
     _accumulate_moments,
     _group_codes,
@@ -21,7 +22,7 @@ from ._ife import (
 class _StreamingMixin:
     """``partial_fit`` and the streamed-moments bookkeeping."""
 
-    def partial_fit(self, X, y, groups=None):
+    def partial_fit(self, X, y, groups=None, channel_X=None):
         """Add complete samples to the sufficient statistics and refit.
 
         The estimate depends on the data only through per-subject Gram
@@ -48,18 +49,21 @@ class _StreamingMixin:
             Responses (no missing values).
         groups : array-like, shape (n_samples,) | None
             Subject of each sample; None is subject ``0``.
+        channel_X : array-like, shape (n_samples, n_channels, n_regressors) | None
+            Channel-varying regressors (as in :meth:`fit`); give them in every
+            call or in none.
 
         Returns
         -------
         self : IFEPanelRegressor
             The updated estimator.
         """
-        self._accumulate(X, y, groups)
+        self._accumulate(X, y, groups, channel_X)
         with use_log_level(self.verbose):
             self._finish_stream(strict=False)
         return self
 
-    def _accumulate(self, X, y, groups):
+    def _accumulate(self, X, y, groups, channel_X=None):
         """Add one block to the streamed moments (no refit)."""
         self._check_params()
         if self.robust is not None:
@@ -75,11 +79,19 @@ class _StreamingMixin:
                 "EM of fit."
             )
         n_folds = self.n_folds if self.factor_criterion == "cv" else 1
+        n_channels = Y.shape[1]
+        if channel_X is not None:
+            channel_X = self._check_channel_X(channel_X, *Y.shape)
+            Y = _stack_channel_regressors(Y, channel_X)
         if first:
             self._stream = {"labels": [], "calls": [], "mom": None, "missing": set()}
+            if channel_X is not None:
+                self._stream["n_channels"] = n_channels
+        elif (channel_X is None) != (self._stream.get("n_channels") is None):
+            raise ValueError("give channel_X in every partial_fit call or in none.")
         elif Y.shape[1] != self._stream["mom"]["sy"].shape[1]:
             raise ValueError(
-                f"y has {Y.shape[1]} channels; earlier calls had "
+                f"y (with channel_X) has {Y.shape[1]} columns; earlier calls had "
                 f"{self._stream['mom']['sy'].shape[1]}."
             )
         stream = self._stream
@@ -199,7 +211,14 @@ class _StreamingMixin:
         sub["sxx"] = mom_cells["sxx"][:, keep][:, :, keep]
         names = _column_names(self, subject_level.size)
         names_t = [n for n, s in zip(names, subject_level) if not s]
-        state = self._solve(sub, cell_group, n_groups, n_folds, names_t)
+        n_channels = self._stream.get("n_channels")
+        if n_channels is None:
+            state = self._solve(sub, cell_group, n_groups, n_folds, names_t)
+            beta, n_iter = np.zeros(0), 1
+        else:
+            state, beta, n_iter = self._channel_solve(
+                sub, cell_group, n_groups, n_folds, names_t, n_channels
+            )
         self._store(
             state,
             np.asarray(self._stream["labels"]),
@@ -214,4 +233,5 @@ class _StreamingMixin:
         self.covariate_mean_ = x_mean
         self.covariate_cov_ = x_cov - np.outer(x_mean, x_mean)
         self.weights_ = None
-        self.n_iter_ = 1
+        self.channel_coef_ = beta
+        self.n_iter_ = n_iter
