@@ -325,3 +325,19 @@ def test_lr_flip_and_time_shift_augmentations():
     for i in range(2):  # a circular shift of at most 3 samples, same for all rows
         matches = [k for k in range(-3, 4) if torch.equal(shifted[i], x[i].roll(k, -1))]
         assert len(matches) == 1
+
+
+def test_random_crop_cuts_contiguous_windows_and_the_centre_for_prediction():
+    from sk_eeg.deep._augment import random_crop
+
+    x = torch.arange(3 * 2 * 20, dtype=torch.float32).reshape(3, 2, 20)
+    torch.manual_seed(0)
+    out = random_crop(x, 8)
+    assert out.shape == (3, 2, 8)
+    starts = set()
+    for i in range(3):
+        start = int(out[i, 0, 0] - x[i, 0, 0])
+        starts.add(start)
+        assert torch.equal(out[i], x[i, :, start : start + 8])
+    assert torch.equal(random_crop(x, 8, centre=True), x[..., 6:14])
+    assert torch.equal(random_crop(x, 30), x)  # shorter windows stay whole

@@ -7,6 +7,7 @@ import mne
 import numpy as np
 import pytest
 import sklearn
+import torch
 from numpy.testing import assert_allclose
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from skorch.callbacks import Callback
@@ -241,3 +242,17 @@ def test_fit_and_predict_stream_from_a_memmap_without_copying_it(patterns, tmp_p
     assert peak < 0.5 * lazy.nbytes, (peak, lazy.nbytes)  # X was never copied
     ref = _tiny(ch_names).fit(np.asarray(lazy), y)
     assert_allclose(proba, ref.predict_proba(np.asarray(lazy)), atol=1e-6)
+
+
+def test_crop_trains_on_random_crops_and_predicts_on_the_centre(patterns):
+    X, votes, _, ch_names = patterns
+    clf = _tiny(ch_names, crop=1.0).fit(X, votes)  # 1 s of 2 s windows
+    module = clf.net_.module_.eval()
+    full = _tiny(ch_names).fit(X, votes).net_.module_.eval()
+    with torch.inference_mode():
+        image = module.front_end(torch.from_numpy(X[:2].astype(np.float32)))
+        ref = full.front_end(torch.from_numpy(X[:2].astype(np.float32)))
+    assert image.shape[-1] < ref.shape[-1]  # fewer mel frames
+    assert np.isfinite(clf.predict_proba(X)).all()
+    with pytest.raises(ValueError, match="crop"):
+        _tiny(ch_names, crop=-1.0).fit(X, votes)

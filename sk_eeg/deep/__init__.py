@@ -1,12 +1,12 @@
 """Mel-spectrogram CNN classification of EEG patterns with soft expert labels.
 
-:class:`MelSpecCNNClassifier` composes a NumPy front end (bipolar montage,
-band-pass) with a torch network (mel spectrogram, timm backbone, GeM pooling)
-trained by skorch. torch, skorch and timm are imported only when a network is
-built, fitted or used.
+:class:`MelSpecCNNClassifier` is a torch network whose front end (bipolar
+montage, FIR band-pass, mel spectrogram) runs on the model's device, followed
+by a 1D CNN or a timm backbone with GeM pooling, trained by skorch. torch,
+skorch and timm are imported only when a network is built, fitted or used.
 """
 
-from ..datasets._patterns import HMS_CHANNELS
+from ..datasets._patterns import HMS_CHANNELS, PATTERN_CLASSES
 from ._estimator import MelSpecCNNClassifier
 from ._filters import BandpassFilter
 from ._montage import DOUBLE_BANANA, BipolarMontage
@@ -15,6 +15,7 @@ from ._scoring import kl_divergence, kl_divergence_scorer
 __all__ = [
     "DOUBLE_BANANA",
     "HMS_CHANNELS",
+    "PATTERN_CLASSES",
     "BandpassFilter",
     "BipolarMontage",
     "MelSpecCNNClassifier",

@@ -138,3 +138,33 @@ def time_shift(x, max_frac):
     shift = torch.randint(-limit, limit + 1, (batch,)).to(x.device)
     index = (torch.arange(n_times, device=x.device)[None] - shift[:, None]) % n_times
     return torch.gather(x, 2, index[:, None, :].expand_as(x))
+
+
+def random_crop(x, length, centre=False):
+    """Cut ``length`` samples from each sample, at random or at the centre.
+
+    Parameters
+    ----------
+    x : Tensor, shape (batch, n_derivations, n_times)
+        Signals (already filtered over the whole window).
+    length : int
+        Crop length in samples; windows not longer than it are returned
+        unchanged.
+    centre : bool
+        Take the central crop (prediction) instead of a random one per
+        sample (training).
+
+    Returns
+    -------
+    x : Tensor, shape (batch, n_derivations, min(length, n_times))
+        The crops.
+    """
+    n_times = x.shape[-1]
+    if n_times <= length:
+        return x
+    if centre:
+        start = (n_times - length) // 2
+        return x[..., start : start + length]
+    start = torch.randint(0, n_times - length + 1, (x.shape[0],)).to(x.device)
+    index = start[:, None] + torch.arange(length, device=x.device)[None]
+    return torch.gather(x, 2, index[:, None, :].expand(-1, x.shape[1], -1))

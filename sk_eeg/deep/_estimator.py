@@ -124,6 +124,11 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     time_shift : float
         Largest random circular shift of training samples in time, as a
         fraction of the window; 0 disables it.
+    crop : float | None
+        Length in seconds of the random crops that training draws from each
+        (longer) window, e.g. 50 s crops of 70 s windows around the labelled
+        segment; prediction uses the central crop. Filtering runs on the
+        whole window first. None uses whole windows.
     max_epochs : int
         Training epochs.
     lr : float
@@ -248,6 +253,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         chain_drop=0.0,
         flip=0.5,
         time_shift=0.2,
+        crop=None,
         max_epochs=15,
         lr=3e-3,
         weight_decay=1e-2,
@@ -286,6 +292,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.chain_drop = chain_drop
         self.flip = flip
         self.time_shift = time_shift
+        self.crop = crop
         self.max_epochs = max_epochs
         self.lr = lr
         self.weight_decay = weight_decay
@@ -327,6 +334,9 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 f"time_shift is a fraction of the window in [0, 1), got "
                 f"{self.time_shift}."
             )
+        check_type(self.crop, ("numeric", None), "crop")
+        if self.crop is not None and self.crop <= 0:
+            raise ValueError(f"crop is a length in seconds > 0, got {self.crop}.")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(
                 "validation_fraction must lie in (0, 1), got "
@@ -477,6 +487,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             module__flip_perm=flip_perm,
             module__flip=self.flip if flip_perm is not None else 0.0,
             module__time_shift=self.time_shift,
+            module__crop=None if self.crop is None else int(round(self.crop * sfreq)),
             module__amp=self.amp,
             module__backbone=self.backbone,
             module__sfreq=float(sfreq),

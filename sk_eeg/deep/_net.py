@@ -11,7 +11,15 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from ..utils import logger, progress_bar
-from ._augment import chain_drop, cutout, lr_flip, mixup, time_shift, window_mask
+from ._augment import (
+    chain_drop,
+    cutout,
+    lr_flip,
+    mixup,
+    random_crop,
+    time_shift,
+    window_mask,
+)
 from ._backbones import ParallelGroupedCNN1d, build_timm_backbone
 from ._frontend import FrontEnd
 from ._gem import GeM
@@ -39,6 +47,7 @@ class MelSpecNet(nn.Module):
         flip_perm=None,
         flip=0.0,
         time_shift=0.0,
+        crop=None,
         amp=None,
         backbone="mixnet_s",
         sfreq=200.0,
@@ -64,6 +73,7 @@ class MelSpecNet(nn.Module):
         perm = range(n_chans) if flip_perm is None else flip_perm
         self.register_buffer("flip_perm", torch.as_tensor(list(perm), dtype=torch.long))
         self.amp = amp
+        self.crop = crop
         self.raw = backbone == "parallel_cnn1d"
         if self.raw:
             self.mel = None
@@ -108,6 +118,8 @@ class MelSpecNet(nn.Module):
         if self.training:
             x = lr_flip(x, self.flip_perm, self.aug["flip"])
             x = time_shift(x, self.aug["time_shift"])
+        if self.crop is not None:
+            x = random_crop(x, self.crop, centre=not self.training)
         if self.raw:
             # Per-sample scale: unit-free and independent of the batch.
             scale = x.flatten(1).std(dim=1).clamp(min=1e-8)
