@@ -112,4 +112,32 @@ ax.set_ylabel("amplitude (nA m)")
 ax.set_title("irMxNE: active source amplitudes (colour) vs true waveforms")
 ax.legend()
 fig.tight_layout()
+
+# %%
+# Sub-grid refinement
+# -------------------
+# Real sources lie between grid points. Here two dipoles are placed off the
+# grid; ``to_dipoles(refine=True)`` moves every active source to the position
+# that best explains the data, as a free dipole whose field is computed with
+# the sphere model of the forward (as :func:`mne.fit_dipole` does). It
+# cannot recover a source the grid solution missed: over 20 random 2-3 dipole
+# problems on a 7 mm grid, ``benchmarks/bench_inverse.py`` measures a median
+# error of about 23 mm on the grid and 8 mm refined.
+off = make_sparse_sources(
+    n_dipoles=2, snr=8.0, spacing=15.0, off_grid=True, random_state=0
+)
+est = SparseSourceLocalizer(off.forward, off.noise_cov, verbose=False).fit(off.evoked)
+refined = est.to_dipoles(refine=True, bem=off.sphere)
+grid_pos = est.source_rr_[est.active_set_]
+refined_pos = np.array([d.pos[0] for d in refined])
+for k, truth in enumerate(off.source_pos):
+    err_grid = np.min(np.linalg.norm(grid_pos - truth, axis=1)) * 1e3
+    err_refined = np.min(np.linalg.norm(refined_pos - truth, axis=1)) * 1e3
+    print(
+        f"true dipole {k}: nearest grid source {err_grid:.1f} mm away, nearest "
+        f"refined dipole {err_refined:.1f} mm"
+    )
+fig = est.plot_alpha_path()
+fig.axes[0].set_title("irMxNE, off-grid sources: cross-validation path")
+fig.tight_layout()
 plt.show()
