@@ -245,3 +245,34 @@ def test_fits_in_time_chunks_equal_one_call(monkeypatch):
     for key in ("beta", "sigma2", "gamma", "criterion"):
         np.testing.assert_allclose(chunked[key], ref[key], rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(chunked["gamma"][0], whole["gamma"][0], atol=1e-6)
+
+
+def test_compiled_criterion_equals_the_numpy_reference(monkeypatch):
+    import sk_eeg.stats._reml as reml
+
+    # unbalanced channel sizes (several sizes), one flat (degenerate) timepoint
+    X, design = make_nested_timeseries(
+        n_subjects=4,
+        n_channels=[2, 3, 4, 2],
+        n_times=6,
+        effect_window=(1, 4),
+        n_missing=5,
+        random_state=4,
+    )
+    X[:, 2] = 0.0
+    spec = DesignSpec(parse_formula("hit_miss * region"), design, "sum")
+    X_design = spec.matrix(design)
+    _, struct = _fit(X_design, X, design)
+    assert len(struct.sizes) > 1
+    stats = stack_stats(
+        [xy_stats(X_design, X, x_stats(X_design, struct), y_stats(X, struct), struct)]
+    )
+    P = reml._flatten(stats)
+    rng = np.random.default_rng(0)
+    gamma = np.concatenate(
+        [rng.exponential(size=(3, len(P["A0"]), 2)), np.zeros((1, len(P["A0"]), 2))]
+    )
+    compiled = reml._criterion(gamma, P, struct)
+    monkeypatch.setattr(reml, "_COMPILED", False)
+    reference = reml._criterion(gamma, P, struct)
+    np.testing.assert_allclose(compiled, reference, rtol=1e-10)

@@ -23,7 +23,11 @@ datasets at once.
 
 import numpy as np
 
+from ._kernels import reml_criterion
+
 _GRID = np.array([0.0, 0.1, 1.0, 10.0])
+# the compiled criterion (False: the numpy reference, for tests)
+_COMPILED = True
 
 
 class NestedStructure:
@@ -229,6 +233,17 @@ def _chol(A):
 
 def _criterion(gamma, P, struct):
     """Profiled REML criterion (-2 log-lik up to a constant) at ``gamma`` (E,N,2)."""
+    if _COMPILED:
+        return reml_criterion(
+            np.ascontiguousarray(gamma, dtype=float),
+            np.ascontiguousarray(P["A0"]),
+            np.ascontiguousarray(P["Ak"]),
+            np.ascontiguousarray(P["Z"]),
+            struct.sizes.astype(float),
+            struct.rows_sk,
+            struct.n_per_size.astype(float),
+            struct.n_obs,
+        )
     A, logdet_h = _gls_parts(gamma, P, struct)
     p = A.shape[-1] - 1
     logdet_m, rss = _logdet_rss(A, p)
@@ -251,18 +266,20 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
     active = np.arange(len(gamma))
     both = bool(free.all())
     if both:
-        steps = np.array([[h, 0], [-h, 0], [0, h], [0, -h], [h, h]])
+        steps = np.array([[1.0, 0], [-1, 0], [0, 1], [0, -1], [1, 1]])
     else:  # one variance ratio: only its two finite-difference points
         j = int(np.argmax(free))
         steps = np.zeros((2, 2))
-        steps[:, j] = [h, -h]
+        steps[:, j] = [1.0, -1.0]
     for _ in range(max_iter):
         if len(active) == 0:
             break
         sub = _subset(P, active)
         gam_a = gamma[active]
         f0 = f_cur[active]
-        evals = _criterion(gam_a[None] + steps[:, None, :], sub, struct)
+        # steps relative to large ratios: the criterion flattens as 1/gamma
+        hs = h * np.maximum(1.0, gam_a)
+        evals = _criterion(gam_a[None] + steps[:, None, :] * hs[None], sub, struct)
         if both:
             fp1, fm1, fp2, fm2, fpp = evals
         else:
@@ -272,10 +289,10 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
             else:
                 fp2, fm2 = evals
             fpp = fp1 + fp2 - f0  # no cross term
-        g = np.stack([(fp1 - fm1) / (2 * h), (fp2 - fm2) / (2 * h)], -1)
-        h11 = (fp1 - 2 * f0 + fm1) / h**2
-        h22 = (fp2 - 2 * f0 + fm2) / h**2
-        h12 = (fpp - fp1 - fp2 + f0) / h**2
+        g = np.stack([fp1 - fm1, fp2 - fm2], -1) / (2 * hs)
+        h11 = (fp1 - 2 * f0 + fm1) / hs[:, 0] ** 2
+        h22 = (fp2 - 2 * f0 + fm2) / hs[:, 1] ** 2
+        h12 = (fpp - fp1 - fp2 + f0) / (hs[:, 0] * hs[:, 1])
         # fixed: not estimated, or at the bound with the gradient pushing out
         fixed = ~free | ((gam_a <= 0) & (g > 0))
         g = np.where(fixed, 0.0, g)
