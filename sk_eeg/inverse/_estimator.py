@@ -202,7 +202,8 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     >>> from sk_eeg.inverse import SparseSourceLocalizer
     >>> rng = np.random.default_rng(0)
     >>> gain = rng.standard_normal((20, 50))
-    >>> forward = {"gain": gain, "source_rr": rng.standard_normal((50, 3))}
+    >>> source_rr = 0.05 * rng.standard_normal((50, 3))  # metres
+    >>> forward = {"gain": gain, "source_rr": source_rr}
     >>> X = np.outer(gain[:, 7], np.sin(np.linspace(0, 3, 30)))
     >>> est = SparseSourceLocalizer(forward, alpha=0.3, depth=None).fit(X)
     >>> np.flatnonzero(est.active_set_)
@@ -926,11 +927,13 @@ def _join_conditions(X):
     Returns the (possibly joined) input, the number of time samples and the
     first time of each condition (None, None for a single input).
     """
-    if not isinstance(X, (list, tuple)):
-        return X, None, None
     import mne
 
-    if len(X) == 0 or not all(isinstance(e, mne.Evoked) for e in X):
+    if not isinstance(X, (list, tuple)) or not any(
+        isinstance(e, mne.Evoked) for e in X
+    ):
+        return X, None, None  # an array-like goes to check_array
+    if not all(isinstance(e, mne.Evoked) for e in X):
         raise TypeError(
             "X as a list must hold mne.Evoked objects (one per condition); got "
             f"{[type(e).__name__ for e in X]}."
