@@ -9,8 +9,8 @@ NAME = "eeg2video"
 PRESETS = {
     "cpu": dict(
         encoder="mlp", features="de", window_length=1.0, patch_size=4,
-        encoder_epochs=60, max_epochs=12, num_inference_steps=10,
-        init_strength=0.3, batch_size=8,
+        encoder_epochs=60, max_epochs=8, num_inference_steps=10,
+        init_strength=0.1, batch_size=8,
     ),
     "gpu": dict(
         encoder="glmnet", features=None, window_length=None, patch_size=1,
@@ -22,7 +22,8 @@ PRESETS = {
 _TRAIN_HELP = """Train EEG2VideoGenerator and save it as a pipeline directory.
 
 Two configurations (--preset): 'cpu' (MLP on differential entropy, 4 x 4 pixel
-patches folded into channels, 60 encoder + 12 joint epochs; train --simulate
+patches folded into channels, 60 encoder + 8 joint epochs, sampling from the
+latent prediction noised to 10 percent of the schedule; train --simulate
 takes about {cpu_minutes} minutes on 2 CPU cores) and 'gpu' (GLMNet on raw EEG,
 full-resolution UNet, 20 + 50 epochs, 25 DDIM steps: the estimator's defaults,
 about 100 minutes on 2 CPU cores, a few minutes on a data-centre GPU). 'auto'

@@ -230,8 +230,8 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     they take about 100 minutes on 2 CPU cores. On a CPU, fold pixel patches
     into channels and train an MLP on differential entropy, e.g.
     ``encoder='mlp', features='de', window_length=1.0, patch_size=4,
-    encoder_epochs=60, max_epochs=12, num_inference_steps=10,
-    init_strength=0.3`` (the ``cpu`` preset of ``sk-eeg eeg2video train``).
+    encoder_epochs=60, max_epochs=8, num_inference_steps=10,
+    init_strength=0.1`` (the ``cpu`` preset of ``sk-eeg eeg2video train``).
     Long runs should set ``checkpoint_dir`` so that they can be resumed. Score
     generated clips with :func:`reconstruction_baselines`: SSIM rewards a
     clean background, so the mean training clip is a strong reference. A
