@@ -273,6 +273,12 @@ def test_compiled_criterion_equals_the_numpy_reference(monkeypatch):
         [rng.exponential(size=(3, len(P["A0"]), 2)), np.zeros((1, len(P["A0"]), 2))]
     )
     compiled = reml._criterion(gamma, P, struct)
+    idx = np.array([4, 1, 2])  # a subset of the problems, in any order
+    compiled_idx = reml._criterion(gamma[:, idx], P, struct, idx)
     monkeypatch.setattr(reml, "_COMPILED", False)
     reference = reml._criterion(gamma, P, struct)
     np.testing.assert_allclose(compiled, reference, rtol=1e-10)
+    np.testing.assert_allclose(compiled_idx, reference[:, idx], rtol=1e-10)
+    np.testing.assert_allclose(
+        reml._criterion(gamma[:, idx], P, struct, idx), reference[:, idx]
+    )

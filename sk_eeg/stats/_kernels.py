@@ -13,13 +13,15 @@ from numba import njit
 
 
 @njit(cache=True)
-def reml_criterion(gamma, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
-    """Profiled REML criterion for ``gamma`` (E, N, 2) and N problems.
+def reml_criterion(gamma, idx, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
+    """Profiled REML criterion for ``gamma`` (E, M, 2) of the problems ``idx``.
 
     Parameters
     ----------
-    gamma : array, shape (E, N, 2)
+    gamma : array, shape (E, M, 2)
         Relative variances (subject, channel) to evaluate.
+    idx : array of int, shape (M,)
+        The problems (rows of ``A0``, ``Ak``, ``Z``) they belong to.
     A0 : array, shape (N, q, q)
         Gram matrix of ``[X | y]``.
     Ak : array, shape (N, K, q, q)
@@ -35,7 +37,7 @@ def reml_criterion(gamma, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
 
     Returns
     -------
-    criterion : array, shape (E, N)
+    criterion : array, shape (E, M)
         ``log|H| + log|X'H^-1X| + (n - p) log(rss)``.
     """
     n_eval, n_prob = gamma.shape[0], gamma.shape[1]
@@ -48,10 +50,11 @@ def reml_criterion(gamma, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
     zs = np.empty(q)
     a = np.empty(n_sizes)
     w = np.empty(n_sizes)
-    for n in range(n_prob):  # problem outer: its data stay in cache
+    for m_prob in range(n_prob):  # problem outer: its data stay in cache
+        n = idx[m_prob]
         for e in range(n_eval):
-            g_s = gamma[e, n, 0]
-            g_c = gamma[e, n, 1]
+            g_s = gamma[e, m_prob, 0]
+            g_c = gamma[e, m_prob, 1]
             logdet_h = 0.0
             for k in range(n_sizes):
                 denom = 1.0 + g_c * sizes[k]
@@ -104,5 +107,7 @@ def reml_criterion(gamma, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
                     logdet_m += 2.0 * math.log(max(ljj, 1e-300))
                 else:
                     rss = ljj * ljj
-            out[e, n] = logdet_h + logdet_m + (n_obs - p) * math.log(max(rss, 1e-300))
+            out[e, m_prob] = (
+                logdet_h + logdet_m + (n_obs - p) * math.log(max(rss, 1e-300))
+            )
     return out

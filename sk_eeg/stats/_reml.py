@@ -231,11 +231,17 @@ def _chol(A):
     return L
 
 
-def _criterion(gamma, P, struct):
-    """Profiled REML criterion (-2 log-lik up to a constant) at ``gamma`` (E,N,2)."""
+def _criterion(gamma, P, struct, idx=None):
+    """Profiled REML criterion (-2 log-lik up to a constant) at ``gamma`` (E,M,2).
+
+    ``idx`` (M,) selects the problems of ``P`` (all when None).
+    """
     if _COMPILED:
+        if idx is None:
+            idx = np.arange(gamma.shape[1])
         return reml_criterion(
             np.ascontiguousarray(gamma, dtype=float),
+            np.asarray(idx, dtype=np.int64),
             np.ascontiguousarray(P["A0"]),
             np.ascontiguousarray(P["Ak"]),
             np.ascontiguousarray(P["Z"]),
@@ -244,6 +250,8 @@ def _criterion(gamma, P, struct):
             struct.n_per_size.astype(float),
             struct.n_obs,
         )
+    if idx is not None:
+        P = _subset(P, idx)
     A, logdet_h = _gls_parts(gamma, P, struct)
     p = A.shape[-1] - 1
     logdet_m, rss = _logdet_rss(A, p)
@@ -274,12 +282,13 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
     for _ in range(max_iter):
         if len(active) == 0:
             break
-        sub = _subset(P, active)
         gam_a = gamma[active]
         f0 = f_cur[active]
         # steps relative to large ratios: the criterion flattens as 1/gamma
         hs = h * np.maximum(1.0, gam_a)
-        evals = _criterion(gam_a[None] + steps[:, None, :] * hs[None], sub, struct)
+        evals = _criterion(
+            gam_a[None] + steps[:, None, :] * hs[None], P, struct, active
+        )
         if both:
             fp1, fm1, fp2, fm2, fpp = evals
         else:
@@ -322,7 +331,7 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
         # Newton decrement: predicted decrease of the criterion (-2 log-lik)
         decrement = -(g * step).sum(-1)
         new_gam = np.maximum(gam_a + step, 0.0)
-        f_new = _criterion(new_gam[None], sub, struct)[0]
+        f_new = _criterion(new_gam[None], P, struct, active)[0]
         # accept ties at rounding level so converged problems stop at once
         slack = 1e-11 * np.abs(f0)
         bad = ~(f_new <= f0 + slack)
@@ -333,7 +342,7 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
             scale *= 0.5
             sel = np.flatnonzero(bad)
             trial = np.maximum(gam_a[sel] + scale * step[sel], 0.0)
-            f_trial = _criterion(trial[None], _subset(sub, sel), struct)[0]
+            f_trial = _criterion(trial[None], P, struct, active[sel])[0]
             new_gam[sel] = trial
             f_new[sel] = f_trial
             bad[sel] = ~(f_trial <= f0[sel] + slack[sel])
