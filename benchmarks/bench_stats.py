@@ -163,11 +163,11 @@ def main():
         [xy_stats(X_design, X, x_stats(X_design, struct), y_stats(X, struct), struct)]
     )
     fit_reml(stats, struct)  # compiles the numba kernel (cached on disk)
-    repeats = 5
-    start = time.perf_counter()
-    for _ in range(repeats):
+    ours_cold = np.inf  # best of 5
+    for _ in range(5):
+        start = time.perf_counter()
         fit = fit_reml(stats, struct)
-    ours_cold = (time.perf_counter() - start) / repeats
+        ours_cold = min(ours_cold, time.perf_counter() - start)
     F_ours = term_statistics(fit, [np.eye(4)[[j]] for j in (1, 2, 3)], "F")[0]
     rel = np.abs(F_ours[:, sm_times] / F_sm - 1)
     # REML criterion of statsmodels' estimates, evaluated by our engine
@@ -191,9 +191,11 @@ def main():
         )
         batch.append(xy_stats(Xb, X, x_stats(Xb, struct), y_stats(X, struct), struct))
     batch = stack_stats(batch)
-    start = time.perf_counter()
-    fit_reml(batch, struct, start=fit["gamma"][0])
-    ours_perm = (time.perf_counter() - start) / 50
+    ours_perm = np.inf  # best of 3, as the lme4 timing
+    for _ in range(3):
+        start = time.perf_counter()
+        fit_reml(batch, struct, start=fit["gamma"][0])
+        ours_perm = min(ours_perm, (time.perf_counter() - start) / 50)
 
     lme4_pass = lme4_refit_pass(X, design)
     lme4_source = "Rscript, best of 3"
