@@ -341,3 +341,41 @@ def test_random_crop_cuts_contiguous_windows_and_the_centre_for_prediction():
         assert torch.equal(out[i], x[i, :, start : start + 8])
     assert torch.equal(random_crop(x, 8, centre=True), x[..., 6:14])
     assert torch.equal(random_crop(x, 30), x)  # shorter windows stay whole
+
+
+def test_front_end_decimation_equals_mne_filter_then_every_dth_sample():
+    mne = pytest.importorskip("mne")
+    from sk_eeg.deep._filters import design_bandpass
+    from sk_eeg.deep._frontend import FrontEnd
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 20, 3000)) * 20
+    anodes, cathodes, _ = resolve_montage("double_banana", list(HMS_CHANNELS), 20)
+    h = design_bandpass(200.0, 0.5, 20.0)
+    front = FrontEnd(anodes, cathodes, h, decim=4).double()
+    got = front(torch.from_numpy(x)).numpy()
+    bipolar = x[:, anodes] - x[:, cathodes]
+    ref = mne.filter.filter_data(bipolar, 200.0, 0.5, 20.0, verbose=False)
+    assert got.shape == (2, 16, 750)
+    assert_allclose(got, ref[..., ::4], atol=1e-7 * np.abs(ref).max())
+
+
+def test_fused_spatial_branch_is_the_same_function_and_gradient():
+    from sk_eeg.deep._backbones import ParallelGroupedCNN1d
+
+    torch.manual_seed(0)
+    net = ParallelGroupedCNN1d(6, width=8, n_blocks=2, groups=2).double()
+    x = torch.randn(3, 6, 300, dtype=torch.float64)
+
+    def unfused(x):  # the spatial (3, 1) filter on 4 maps, then the branch
+        s = net.spatial_filter(x[:, None]).reshape(3, -1, 300)
+        return torch.cat([net.spatial(s), net.temporal(x)], 1)
+
+    net.eval()
+    assert_allclose(net(x).detach().numpy(), unfused(x).detach().numpy(), atol=1e-12)
+    grads = []
+    for fn in (net, unfused):
+        net.zero_grad()
+        fn(x).square().sum().backward()
+        grads.append(net.spatial_filter.weight.grad.clone())
+    assert_allclose(grads[0].numpy(), grads[1].numpy(), rtol=1e-10)

@@ -186,10 +186,10 @@ def test_progress_per_batch_and_a_log_line_per_epoch(patterns, monkeypatch, caps
     err = capsys.readouterr().err
     assert "MelSpecCNN epoch 1/2: train_loss=" in err and "valid_kl=" in err
     assert "epoch 2/2" in err
-    assert "2/2 [" in err  # the per-batch bar of an epoch (16 windows / 8)
+    assert "| 0/2 [" in err  # a per-batch bar of each epoch (16 windows / 8)
     _tiny(ch_names, verbose=False, **kwargs).fit(X, votes, groups=patients)
     err = capsys.readouterr().err
-    assert "MelSpecCNN epoch" not in err and "2/2 [" not in err
+    assert "MelSpecCNN epoch" not in err and "0/2 [" not in err
 
 
 # ---------------------------------------------------------------- warm start
@@ -256,3 +256,15 @@ def test_crop_trains_on_random_crops_and_predicts_on_the_centre(patterns):
     assert np.isfinite(clf.predict_proba(X)).all()
     with pytest.raises(ValueError, match="crop"):
         _tiny(ch_names, crop=-1.0).fit(X, votes)
+
+
+def test_decim_auto_keeps_the_stop_band_and_explicit_aliasing_is_an_error(patterns):
+    X, votes, _, ch_names = patterns
+    clf = _tiny(ch_names, backbone="parallel_cnn1d").fit(X, votes)
+    assert clf.decim_ == 4  # 200 Hz, 20 Hz low-pass (stop band 25 Hz) -> 50 Hz
+    assert _tiny(ch_names).fit(X, votes).decim_ == 1  # mel backbones: 1
+    assert _tiny(ch_names, decim=2).fit(X, votes).decim_ == 2
+    with pytest.raises(ValueError, match="decim=8 would alias"):
+        _tiny(ch_names, decim=8).fit(X, votes)
+    with pytest.raises(ValueError, match="would alias"):
+        _tiny(ch_names, decim=2, bandpass=None).fit(X, votes)

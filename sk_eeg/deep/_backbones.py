@@ -130,6 +130,29 @@ class ParallelGroupedCNN1d(nn.Module):
 
     def forward(self, x):
         """Map ``(batch, n_chans, n_times)`` to ``(batch, 2 * width, n_steps)``."""
-        batch, n_chans, n_times = x.shape
-        s = self.spatial_filter(x[:, None]).reshape(batch, -1, n_times)
-        return torch.cat([self.spatial(s), self.temporal(x)], dim=1)
+        return torch.cat([self._spatial(x), self.temporal(x)], dim=1)
+
+    def _spatial(self, x):
+        # The (3, 1) spatial filter and the first 1x1 convolution of the
+        # spatial branch are both linear: apply their product as one 1x1
+        # convolution over the derivations (the same function, computed on
+        # n_chans instead of 4 * n_chans input maps).
+        first = self.spatial[0].body[0]
+        n_chans = x.shape[1]
+        # spatial_filter as a (4 * n_chans, n_chans) matrix; row f * n_chans + c
+        # holds taps at channels c - 1, c, c + 1 (zero padded)
+        taps = self.spatial_filter.weight[:, 0, :, 0]  # (4, 3)
+        eye = torch.eye(n_chans, dtype=x.dtype, device=x.device)
+        shifts = torch.stack(
+            [
+                nn.functional.pad(eye, (0, 0, 1, 0))[:n_chans],  # channel c - 1
+                eye,
+                nn.functional.pad(eye, (0, 0, 0, 1))[1:],  # channel c + 1
+            ]
+        )  # (3, n_chans, n_chans): shifts[k, c, c'] = 1 if c' = c + k - 1
+        spatial = torch.einsum("fk,kcd->fcd", taps, shifts).reshape(-1, n_chans)
+        weight = first.weight[:, :, 0] @ spatial  # (width, n_chans)
+        out = nn.functional.conv1d(x, weight[:, :, None])
+        block = self.spatial[0]
+        out = block.pool(block.body[1:](out))
+        return self.spatial[1:](out)

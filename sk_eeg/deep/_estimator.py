@@ -92,6 +92,13 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         :func:`mne.filter.create_filter` (firwin, Hamming window, automatic
         length and transition bands), applied with ``filter_data``'s edge
         padding.
+    decim : 'auto' | int
+        Keep every ``decim``-th sample after the band-pass, which removes
+        everything above its stop band, so nothing aliases; the network then
+        works at ``sfreq / decim``. ``'auto'`` takes the largest factor that
+        keeps the Nyquist frequency above the stop band for
+        ``'parallel_cnn1d'`` (4 at 200 Hz with a 20 Hz low-pass) and 1 for
+        the 2D backbones, whose mel parameters are in samples.
     n_mels, n_fft, win_length, hop_length : int
         Mel bands, FFT size, Hann window length and hop of the STFT.
     fmin, fmax : float
@@ -175,7 +182,9 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of input channels.
     sfreq_ : float
-        The sampling frequency used.
+        The sampling frequency of the input.
+    decim_ : int
+        The decimation factor used.
     ch_names_ : list of str | None
         Names of the input channels, when known.
     derivation_names_ : list of str
@@ -254,6 +263,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         flip=0.5,
         time_shift=0.2,
         crop=None,
+        decim="auto",
         max_epochs=15,
         lr=3e-3,
         weight_decay=1e-2,
@@ -293,6 +303,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.flip = flip
         self.time_shift = time_shift
         self.crop = crop
+        self.decim = decim
         self.max_epochs = max_epochs
         self.lr = lr
         self.weight_decay = weight_decay
@@ -346,16 +357,6 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         check_type(self.top_db, ("numeric",), "top_db")
         if self.top_db <= 0:
             raise ValueError(f"top_db must be positive, got {self.top_db}.")
-        if self.backbone != "parallel_cnn1d":
-            check_mel_params(
-                sfreq,
-                self.n_fft,
-                self.win_length,
-                self.hop_length,
-                self.n_mels,
-                self.fmin,
-                self.fmax,
-            )
         if self.bandpass is not None:
             if not isinstance(self.bandpass, (tuple, list)) or len(self.bandpass) != 2:
                 raise ValueError(
@@ -363,6 +364,39 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                     f"{self.bandpass!r}."
                 )
             _check_band(sfreq, *self.bandpass)
+        decim = self._resolve_decim(sfreq)
+        if self.backbone != "parallel_cnn1d":
+            check_mel_params(
+                sfreq / decim,
+                self.n_fft,
+                self.win_length,
+                self.hop_length,
+                self.n_mels,
+                self.fmin,
+                self.fmax,
+            )
+        return decim
+
+    def _resolve_decim(self, sfreq):
+        """Decimation after the low-pass: 'auto' keeps the filter's stop band."""
+        h_freq = None if self.bandpass is None else self.bandpass[1]
+        stop = None
+        if h_freq is not None:  # MNE's automatic transition band
+            stop = h_freq + min(max(0.25 * h_freq, 2.0), sfreq / 2.0 - h_freq)
+        if isinstance(self.decim, str) and self.decim == "auto":
+            if self.backbone != "parallel_cnn1d" or stop is None:
+                return 1
+            return max(1, int(sfreq // (2 * stop)))
+        check_type(self.decim, "int", "decim", "'auto' or a positive int")
+        if self.decim < 1:
+            raise ValueError(f"decim must be 'auto' or >= 1, got {self.decim}.")
+        if self.decim > 1 and (stop is None or sfreq / self.decim / 2 < stop):
+            raise ValueError(
+                f"decim={self.decim} would alias: after it the Nyquist frequency is "
+                f"{sfreq / self.decim / 2} Hz, below the stop band of the low-pass "
+                f"({stop} Hz). Lower decim or set bandpass=(l_freq, h_freq)."
+            )
+        return int(self.decim)
 
     def _check_X(self, X, reset):
         """Return X in float32 (Epochs in µV, as the HMS files), names, sfreq."""
@@ -469,6 +503,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------- the net
     def _module_kwargs(self, n_chans, n_classes, sfreq):
+        decim = getattr(self, "decim_", 1)
         fir = None
         if self.bandpass is not None:
             fir = design_bandpass(sfreq, *self.bandpass)
@@ -487,10 +522,13 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             module__flip_perm=flip_perm,
             module__flip=self.flip if flip_perm is not None else 0.0,
             module__time_shift=self.time_shift,
-            module__crop=None if self.crop is None else int(round(self.crop * sfreq)),
+            module__crop=None
+            if self.crop is None
+            else int(round(self.crop * sfreq / decim)),
+            module__decim=decim,
             module__amp=self.amp,
             module__backbone=self.backbone,
-            module__sfreq=float(sfreq),
+            module__sfreq=float(sfreq) / decim,
             module__n_fft=self.n_fft,
             module__win_length=self.win_length,
             module__hop_length=self.hop_length,
@@ -645,7 +683,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             return self._continue_fit(X, y, sample_weight, groups)
         X, epochs_names, info_sfreq = self._check_X(X, reset=True)
         sfreq = self._resolve_sfreq(info_sfreq)
-        self._check_params(sfreq)
+        self.decim_ = self._check_params(sfreq)
         ch_names = self._resolve_ch_names(epochs_names, X.shape[1])
         targets, classes = self._encode_targets(y, X.shape[0])
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)

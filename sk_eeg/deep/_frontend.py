@@ -35,7 +35,10 @@ class BipolarReference(nn.Module):
     def forward(self, x):
         """Map ``(batch, n_chans, n_times)`` to ``(batch, n_outputs, n_times)``."""
         out = x.index_select(1, self.anodes)
-        if self.cathodes.numel():
+        n_cathodes = self.cathodes.numel()
+        if n_cathodes == self.anodes.numel():  # every output is a difference
+            return out - x.index_select(1, self.cathodes)
+        if n_cathodes:
             out = out.index_add(
                 1, self.positions, x.index_select(1, self.cathodes), alpha=-1
             )
@@ -84,14 +87,19 @@ class FrontEnd(nn.Module):
         The montage (see :class:`BipolarReference`).
     fir : array | None
         Band-pass coefficients; None skips filtering.
+    decim : int
+        Keep every ``decim``-th sample after the low-pass filter.
     """
 
-    def __init__(self, anodes, cathodes, fir=None):
+    def __init__(self, anodes, cathodes, fir=None, decim=1):
         super().__init__()
         self.montage = BipolarReference(anodes, cathodes)
         self.filter = FIRFilter(fir) if fir is not None else None
+        self.decim = int(decim)
 
     def forward(self, x):
         """Map raw ``(batch, n_chans, n_times)`` to filtered derivations."""
         x = self.montage(x)
-        return self.filter(x) if self.filter is not None else x
+        if self.filter is not None:
+            x = self.filter(x)
+        return x[..., :: self.decim] if self.decim > 1 else x

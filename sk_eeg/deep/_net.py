@@ -48,6 +48,7 @@ class MelSpecNet(nn.Module):
         flip=0.0,
         time_shift=0.0,
         crop=None,
+        decim=1,
         amp=None,
         backbone="mixnet_s",
         sfreq=200.0,
@@ -68,7 +69,7 @@ class MelSpecNet(nn.Module):
         super().__init__()
         if anodes is None:
             anodes, cathodes = list(range(n_chans)), [-1] * n_chans
-        self.frontend = FrontEnd(anodes, cathodes, fir)
+        self.frontend = FrontEnd(anodes, cathodes, fir, decim)
         n_chans = len(anodes)
         perm = range(n_chans) if flip_perm is None else flip_perm
         self.register_buffer("flip_perm", torch.as_tensor(list(perm), dtype=torch.long))
