@@ -108,9 +108,8 @@ def throughput(args):
             for start in range(0, n_inf, batch):
                 module.front_end(Xt[start : start + batch].to(device))
 
-    rows = [
-        ("front end alone (montage, FIR, mel)", 0, _rate(front_end, n_inf, device), 0)
-    ]
+    steps = "montage, FIR, decim" if module.raw else "montage, FIR, mel"
+    rows = [(f"front end alone ({steps})", 0, _rate(front_end, n_inf, device), 0)]
     infer = _rate(lambda: clf.predict_proba(X[:n_inf]), n_inf, device)
     train = _rate(lambda: clf.fit(X[:n_train], y[:n_train]), n_train, device, 1)
     n_params = sum(p.numel() for p in module.parameters())

@@ -36,22 +36,11 @@ ESTIMATORS = {
 # "module.Name:References" for an estimator without references) -> why. The
 # owners of each subpackage fix these; an entry fails once it passes, until it
 # is removed from here.
-_UNFILLED_X = (
-    "the method is not decorated with fill_doc, so its X entry is a literal "
-    "'%(X_3d)s' placeholder (deep)"
-)
 _PANEL_TARGET = (
     "'max(n_factors_)' in the Returns type is a reST reference to an unknown "
     "target; fails the -W doc build (panel)"
 )
 KNOWN_UNDOCUMENTED = {
-    "sk_eeg.deep.MelSpecCNNClassifier.decision_function": _UNFILLED_X,
-    "sk_eeg.deep.MelSpecCNNClassifier.fit": _UNFILLED_X,
-    "sk_eeg.deep.MelSpecCNNClassifier.predict": _UNFILLED_X,
-    "sk_eeg.deep.MelSpecCNNClassifier.predict_log_proba": _UNFILLED_X,
-    "sk_eeg.deep.MelSpecCNNClassifier.predict_proba": _UNFILLED_X,
-    "sk_eeg.deep.MelSpecCNNClassifier.score": _UNFILLED_X,
-    "sk_eeg.deep.MelSpecCNNClassifier.transform": _UNFILLED_X,
     "sk_eeg.video.BandPower": "parameters relative and log are not documented (video)",
     "sk_eeg.stats.ClusterLMETest": (
         "'shape (n_terms, *feature_shape)' in Attributes types reads as reST "
@@ -63,7 +52,6 @@ KNOWN_UNDOCUMENTED = {
         "'(%%)' in the goodness-of-fit entry stays '%%' in the rendered "
         "docstring: write '%' (inverse)"
     ),
-    "sk_eeg.deep.MelSpecCNNClassifier:References": "no References section (deep)",
     "sk_eeg.video.EEG2VideoGenerator:References": "no References section (video)",
 }
 

@@ -56,14 +56,17 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Mel-spectrogram CNN for EEG pattern classification with soft labels.
 
     The pipeline of the strongest public recipes for the HMS harmful brain
-    activity task: raw EEG -> bipolar montage -> zero-phase FIR band-pass
-    (the design of :func:`mne.filter.filter_data`) -> mel spectrogram in dB
-    (torch STFT + HTK mel filterbank, ``top_db`` clamp per sample, scaled to
-    [0, 1]) -> derivations stacked into one image -> timm 2D CNN
-    (``pretrained=False``) -> GeM pooling -> linear head. The whole front end
-    runs batched in torch on the model's device, in float32. Trained with the
-    KL divergence on soft targets (expert vote distributions) by a skorch
-    ``NeuralNet`` built in :meth:`fit`.
+    activity task (six ICU EEG pattern classes voted on by experts [1]_):
+    raw EEG -> bipolar montage -> zero-phase FIR band-pass (the design of
+    :func:`mne.filter.filter_data`) -> either a parallel 1D CNN on the
+    derivations (the default) or a mel spectrogram in dB (torch STFT + HTK
+    mel filterbank, ``top_db`` clamp per sample, scaled to [0, 1]) with the
+    derivations stacked into one image for a timm 2D CNN such as
+    ``mixnet_s`` [4]_ -> GeM pooling [3]_ -> linear head. The whole front
+    end runs batched in torch on the model's device, in float32. Trained
+    with the KL divergence on soft targets (expert vote distributions) by a
+    skorch ``NeuralNet`` built in :meth:`fit`. ``benchmarks/bench_deep.py``
+    compares its throughput with ShallowFBCSPNet [2]_.
 
     Parameters
     ----------
@@ -224,6 +227,20 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     Inputs shorter than ``n_fft // 2 + 1`` samples are zero-padded at the end
     (a 2D ``X`` is read as one time sample per epoch, as in
     :mod:`mne.decoding`).
+
+    References
+    ----------
+    .. [1] Jing J, Ge W, Hong S, et al. (2023). Development of expert-level
+           classification of seizures and rhythmic and periodic patterns
+           during EEG interpretation. Neurology, 100(17), e1750-e1762.
+    .. [2] Schirrmeister RT, Springenberg JT, Fiederer LDJ, et al. (2017).
+           Deep learning with convolutional neural networks for EEG decoding
+           and visualization. Human Brain Mapping, 38(11), 5391-5420.
+    .. [3] Radenović F, Tolias G, Chum O (2019). Fine-tuning CNN image
+           retrieval with no human annotation. IEEE TPAMI, 41(7), 1655-1668
+           (GeM pooling).
+    .. [4] Tan M, Le QV (2019). MixConv: mixed depthwise convolutional
+           kernels. BMVC (``mixnet_s``).
 
     Examples
     --------
@@ -650,6 +667,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         return valid
 
     # -------------------------------------------------------------------- fit
+    @fill_doc
     def fit(self, X, y, sample_weight=None, groups=None):
         """Train the network.
 
@@ -775,6 +793,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 outputs.append(out.double().cpu().numpy())
         return np.concatenate(outputs, axis=0)
 
+    @fill_doc
     def decision_function(self, X):
         """Class logits.
 
@@ -791,6 +810,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         logits = self._forward(X, "logits")
         return logits[:, 1] - logits[:, 0] if logits.shape[1] == 2 else logits
 
+    @fill_doc
     def predict_proba(self, X):
         """Class probabilities.
 
@@ -808,6 +828,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         proba = np.exp(logits)
         return proba / proba.sum(axis=1, keepdims=True)
 
+    @fill_doc
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`.
 
@@ -824,6 +845,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         logits = logits - logits.max(axis=1, keepdims=True)
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
 
+    @fill_doc
     def predict(self, X):
         """Most probable class.
 
@@ -839,6 +861,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         logits = self._forward(X, "logits")
         return self.classes_[np.argmax(logits, axis=1)]
 
+    @fill_doc
     def transform(self, X):
         """Pooled backbone embeddings (the input of the linear head).
 
@@ -853,6 +876,7 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         """
         return self._forward(X, "embed")
 
+    @fill_doc
     def score(self, X, y, sample_weight=None):
         """Accuracy; soft targets are compared through their most voted class.
 
