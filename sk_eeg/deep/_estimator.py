@@ -215,14 +215,14 @@ class MelSpecCNNClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     (the HMS files are in µV); :class:`mne.Epochs` are read in µV. The image
     is scaled per sample, so amplitudes matter only relative to each other.
 
-    The defaults (``'parallel_cnn1d'``, 15 epochs, AdamW at ``lr=3e-3``
-    cosine-annealed, mixup 0.4, left/right flip 0.5, time shift 0.2) were
-    chosen on held-out patients of two different simulators
-    (:func:`~sk_eeg.datasets.make_eeg_patterns` and
-    :func:`~sk_eeg.datasets.make_hms_like`, 450 training windows of 10 s),
-    where they beat a band-power logistic regression by 20-37% in KL, and
-    ``mixnet_s`` or a small mel CNN did not within the same CPU time
-    (``benchmarks/bench_deep.py``).
+    The defaults (``'parallel_cnn1d'`` on the derivations decimated to 50
+    Hz, 15 epochs, AdamW at ``lr=3e-3`` cosine-annealed, mixup 0.4,
+    left/right flip 0.5, time shift 0.2) were chosen on held-out patients of
+    two different simulators (:func:`~sk_eeg.datasets.make_eeg_patterns` and
+    :func:`~sk_eeg.datasets.make_hms_like`, 450 training windows of 10 s,
+    three seeds), where they beat a band-power logistic regression by 31-39%
+    and 19-23% in KL after under a minute of training on one CPU thread; a
+    small mel CNN gained 8% in more time (``benchmarks/bench_deep.py``).
 
     Inputs shorter than ``n_fft // 2 + 1`` samples are zero-padded at the end
     (a 2D ``X`` is read as one time sample per epoch, as in
