@@ -232,7 +232,7 @@ def test_channel_labels_are_read_within_subject(small_data):
         (
             {"formula": "hit_miss + (1 + hit_miss | sid)"},
             {},
-            r"random slopes such as \(1 \+ cond \| sid\) are not supported",
+            r"\(1 \+ cond \| sid\) comes from random_slopes=.cond.",
         ),
     ],
 )

@@ -1,17 +1,20 @@
-"""Random slopes are not modelled: the documented limitation and its fallback.
+"""Random slopes: exactness against lme4 / lmerTest, FWER, unsupported input.
 
 Under a null with a random hit/miss slope per subject (mean 0), the channels
 of a subject share the slope. The nested intercept-only model with
-within-channel swaps is then anti-conservative, while the documented fallback
-(subject averages, one row per subject and condition) keeps the FWER.
+within-channel swaps is then anti-conservative, while subject averages (one
+row per subject and condition) and the random-slope model
+(``random_slopes=``, whole-subject level swaps) keep the FWER.
 """
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from sklearn.base import clone
 
 from sk_eeg.stats import ClusterLMETest
 
@@ -53,3 +56,164 @@ def test_random_slope_null_intercept_only_is_anti_conservative_averages_are_not(
     assert sps.binom.sf(11, n_rep, 0.05) < 1e-3
     assert false_nested >= 12
     assert false_avg <= 8
+
+
+# ---------------------------------------------------------------- random_slopes
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    "data, model",
+    [("balanced", "nested"), ("unbalanced", "nested"), ("unbalanced", "subject")],
+)
+def test_random_slopes_equal_lme4_lmertest(data, model):
+    """REML variances, F, Satterthwaite df and p equal lme4 / lmerTest.
+
+    Reference: tests/data/lmertest_slopes_reference.R (lme4 1.1.31, lmerTest
+    3.1.3); ``y ~ cond * region + (1 + cond | sid) [+ (1 | sid:ch)]`` at three
+    responses. Compared where lme4 converges to a non-singular fit (one
+    balanced response is a singular fit, intercept-slope correlation -1).
+    """
+    ref = pd.read_csv(DATA / "lmertest_slopes_anova.csv")
+    ref = ref[(ref["data"] == data) & (ref["model"] == model)]
+    assert len(ref) == 9
+    ok = (ref.groupby("timepoint")["converged"].all()) & ~(
+        ref.groupby("timepoint")["singular"].any()
+    )
+    assert ok.sum() >= 2
+    ok = ok.to_numpy()
+    d = pd.read_csv(DATA / f"lmertest_slopes_data_{data}.csv")
+    X = d[["y1", "y2", "y3"]].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # few permutations
+        test = ClusterLMETest(
+            "cond * region",
+            groups="sid",
+            nested="ch" if model == "nested" else None,
+            random_slopes="cond",
+            n_permutations=9,
+            random_state=0,
+            verbose=False,
+        ).fit(X, design=d)
+    vc = test.variance_components_[ok]
+    per_time = ref.groupby("timepoint").first()[ok]
+    np.testing.assert_allclose(vc["subject"], per_time["var_intercept"], atol=1e-5)
+    np.testing.assert_allclose(
+        vc["subject:cond[S.a]"], per_time["var_slope"], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        vc["cov(subject, cond[S.a])"], per_time["cov_intercept_slope"], atol=1e-5
+    )
+    np.testing.assert_allclose(vc["residual"], per_time["var_residual"], atol=1e-5)
+    var_channel = per_time["var_channel"].fillna(0.0)
+    np.testing.assert_allclose(vc["channel"], var_channel, atol=1e-5)
+    for i, term in enumerate(test.terms_):
+        r = ref[ref["term"] == term].sort_values("timepoint")[ok]
+        np.testing.assert_allclose(test.stat_[i][ok], r["F"], rtol=1e-5)
+        np.testing.assert_allclose(
+            test.df_den_[i][ok], r["den_df_satterthwaite"], rtol=1e-4
+        )
+        np.testing.assert_allclose(
+            test.p_uncorrected_[i][ok], r["p_satterthwaite"], rtol=1e-4, atol=1e-6
+        )
+
+
+def test_random_slopes_permutations_swap_whole_subjects():
+    """The slope factor's null exchanges its levels in all rows of a subject."""
+    rng = np.random.default_rng(1)
+    Y, design = _random_slope_null(rng, n_subjects=6, n_channels=2, n_times=4)
+    test = ClusterLMETest(
+        "hit_miss",
+        groups="sid",
+        nested="ch",
+        random_slopes="hit_miss",
+        n_permutations=19,
+        random_state=0,
+        verbose=False,
+    ).fit(Y, design=design)
+    # an independent check of one permuted statistic: swapping the labels of
+    # every subject gives the observed F again (F is invariant to the sign)
+    flipped = design.copy()
+    flipped["hit_miss"] = 1 - flipped["hit_miss"]
+    again = clone(test).fit(Y, design=flipped)
+    np.testing.assert_allclose(again.stat_, test.stat_, rtol=1e-6)
+    # the null statistics are all finite and not all equal to the observed one
+    assert np.isfinite(test.null_stat_).all()
+    assert not np.allclose(test.null_stat_[0], test.stat_[0])
+    assert set(test.variance_components_.columns) == {
+        "subject",
+        "channel",
+        "residual",
+        "subject:hit_miss[S.0]",
+        "cov(subject, hit_miss[S.0])",
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(groups=None, nested=None), "random_slopes needs groups"),
+        (dict(random_slopes="region"), "not a main effect"),
+        (dict(formula="hit_miss + level3", random_slopes="level3"), "two-level"),
+        (dict(formula="hit_miss + cov", random_slopes="cov"), "covariate"),
+        (dict(formula="hit_miss + group", random_slopes="group"), "constant within"),
+        (dict(df_method="kenward-roger"), "not available with random_slopes"),
+        (dict(n_permutations="all"), "not available with random_slopes"),
+        (dict(random_slopes=3), "must be a factor name"),
+    ],
+)
+def test_random_slopes_unsupported_structures_get_clear_errors(kwargs, match):
+    rng = np.random.default_rng(2)
+    Y, design = _random_slope_null(rng, n_subjects=4, n_channels=2, n_times=3)
+    n = len(design)
+    design["level3"] = np.arange(n) % 3
+    design["cov"] = rng.normal(size=n)
+    design["group"] = design["sid"].isin(["s0", "s1"]).astype(int)
+    params = dict(
+        formula="hit_miss",
+        groups="sid",
+        nested="ch",
+        random_slopes="hit_miss",
+        n_permutations=9,
+        verbose=False,
+    )
+    params.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        ClusterLMETest(**params).fit(Y, design=design)
+
+
+def test_formula_random_term_points_to_random_slopes():
+    rng = np.random.default_rng(3)
+    Y, design = _random_slope_null(rng, n_subjects=3, n_channels=2, n_times=3)
+    with pytest.raises(ValueError, match="random_slopes='cond'"):
+        ClusterLMETest("hit_miss + (1 + hit_miss | sid)", groups="sid").fit(
+            Y, design=design
+        )
+
+
+@pytest.mark.slow
+def test_random_slopes_keep_the_fwer_where_intercepts_only_do_not():
+    """Null with a random slope per subject: FWER of both models, same data."""
+    rng = np.random.default_rng(10)
+    n_rep = 60
+    kw = dict(n_permutations=39, batch_size=40, verbose=False)
+    false_nested = false_slopes = 0
+    for rep in range(n_rep):
+        Y, design = _random_slope_null(rng, n_channels=4, n_times=10)
+        nested = ClusterLMETest(
+            "hit_miss", groups="sid", nested="ch", random_state=rep, **kw
+        ).fit(Y, design=design)
+        false_nested += bool(nested.clusters_["significant"].any())
+        slopes = ClusterLMETest(
+            "hit_miss",
+            groups="sid",
+            nested="ch",
+            random_slopes="hit_miss",
+            random_state=rep,
+            **kw,
+        ).fit(Y, design=design)
+        false_slopes += bool(slopes.clusters_["significant"].any())
+    # binomial tails at the nominal 5%: P(X >= 12) < 1e-3, P(X >= 9) < 0.01
+    assert sps.binom.sf(8, n_rep, 0.05) < 0.01
+    assert false_nested >= 12
+    assert false_slopes <= 8

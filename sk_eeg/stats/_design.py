@@ -39,10 +39,8 @@ def parse_formula(formula):
             f"formula {formula!r} has a random-effects term: give only the fixed "
             "effects. Random intercepts come from groups= (subjects) and nested= "
             "(channels in subjects), i.e. (1 | groups) + (1 | groups:nested); "
-            "random slopes such as (1 + cond | sid) are not supported (fit them "
-            "with lme4 at the timepoints of interest, or average the rows of "
-            "each subject x condition cell so the slope variance enters the "
-            "residual)."
+            "a random slope per subject such as (1 + cond | sid) comes from "
+            "random_slopes='cond' (two-level factors)."
         )
     terms = []
     for piece in rhs.split("+"):

@@ -54,8 +54,9 @@ def null_chunk(job, Y, design, spec, struct, contrasts, statistic, start=None):
         The factor columns.
     spec : DesignSpec
         The coding.
-    struct : NestedStructure
-        The grouping.
+    struct : NestedStructure | SlopeModel
+        The grouping (a :class:`sk_eeg.stats._slopes.SlopeModel` fits the
+        random-slope model).
     contrasts : list of array
         Contrasts of the terms this chunk tests.
     statistic : {'F', 't'}
@@ -68,6 +69,12 @@ def null_chunk(job, Y, design, spec, struct, contrasts, statistic, start=None):
     stat : array, shape (n_perm, n_terms, T)
         Null statistics.
     """
+    from ._slopes import SlopeModel, slope_null_chunk
+
+    if isinstance(struct, SlopeModel):
+        return slope_null_chunk(
+            job, Y, design, spec, struct, contrasts, statistic, start
+        )
     stats = []
     if job["kind"] == "labels":
         ys = y_stats(Y, struct)

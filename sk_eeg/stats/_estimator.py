@@ -44,6 +44,7 @@ from ._null import draw_null, plan_null, run_null
 from ._permutation import LEVELS, Blocks
 from ._plot import plot_test
 from ._reml import NestedStructure, fit_reml, stack_stats, x_stats, xy_stats, y_stats
+from ._slopes import SlopeModel, fit_batch, satterthwaite_slopes
 
 _SCHEMES = ("auto", "labels", "freedman-lane")
 
@@ -99,6 +100,17 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         Design column of the channels nested in subjects (a second random
         intercept). Channel labels are read within subject (like ``sid:ch``), so
         the same label in two subjects means two channels. Needs ``groups``.
+    random_slopes : str | list of str | None
+        Two-level factors of ``formula`` (main effects varying within subjects)
+        that get a random slope per subject, correlated with the subject's
+        intercept: ``random_slopes='hit_miss'`` fits lme4's
+        ``(1 + hit_miss | groups) + (1 | groups:nested)`` (exact REML, equal to
+        lme4 / lmerTest to 1e-4 in tests). Needs ``groups`` and
+        ``df_method='satterthwaite'`` or ``'residual'``. Terms containing a
+        slope factor are permuted by exchanging its two levels in all rows of
+        random subjects (exchangeable when the subjects' effects are
+        symmetric about 0 under the null); other terms must be constant within
+        channels. None (default) fits random intercepts only.
     coding : {'sum', 'treatment'}
         Contrast coding of factors. ``'sum'`` (default) makes main effects main
         effects in the presence of interactions; ``'treatment'`` (reference =
@@ -225,7 +237,9 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         Wald t of each coefficient.
     variance_components_ : DataFrame
         Per feature, the REML variances ``subject``, ``channel`` and
-        ``residual``.
+        ``residual``; with ``random_slopes``, also ``subject:<column>`` (the
+        slope variance of each slope column of the design) and
+        ``cov(subject, <column>)`` (its covariance with the intercept).
     support_ : ndarray of bool, shape (n_features,)
         Features (flattened) inside a significant cluster of any term.
     n_permutations_ : int
@@ -261,14 +275,13 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     0 fixed, as lmerTest; a feature without residual variance (a flat
     channel) gets NaN df and p-values.
 
-    Random slopes are not supported (a random-effects term in ``formula``
-    is an error): the random effects are nested random intercepts
-    (``(1 | groups) + (1 | groups:nested)``). If a within-subject effect
-    varies across subjects, the channels of a subject share its slope: the
-    intercept-only model and within-channel swaps then treat channels as
-    independent replicates of the effect and are anti-conservative. Test
-    such effects on subject averages (one row per subject and condition,
-    ``groups`` only), or fit random slopes with lme4 where needed.
+    Random effects are given by ``groups``, ``nested`` and ``random_slopes``,
+    not in ``formula`` (a ``(... | ...)`` term is an error). If a
+    within-subject effect varies across subjects, the channels of a subject
+    share its slope: the intercept-only model and within-channel swaps then
+    treat channels as independent replicates of the effect and are
+    anti-conservative. Give the factor in ``random_slopes`` (or test it on
+    subject averages, one row per subject and condition, ``groups`` only).
 
     References
     ----------
@@ -302,6 +315,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         groups=None,
         nested=None,
         *,
+        random_slopes=None,
         coding="sum",
         df_method="satterthwaite",
         statistic="F",
@@ -325,6 +339,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         self.formula = formula
         self.groups = groups
         self.nested = nested
+        self.random_slopes = random_slopes
         self.coding = coding
         self.df_method = df_method
         self.statistic = statistic
@@ -388,18 +403,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         adjacency = feature_adjacency(self.adjacency, data)
 
         # observed fit, statistics, degrees of freedom, parametric p-values
-        stats = stack_stats(
-            [
-                xy_stats(
-                    model["X"],
-                    data.X,
-                    x_stats(model["X"], model["struct"]),
-                    y_stats(data.X, model["struct"]),
-                    model["struct"],
-                )
-            ]
-        )
-        fit = fit_reml(stats, model["struct"])
+        if model["slopes"] is not None:
+            fit, stats = fit_batch([model["X"]], [data.X], model["slopes"])
+        else:
+            fit, stats = self._fit_intercepts(model, data.X)
         stat_obs = term_statistics(fit, model["contrasts"], self.statistic)[0]
         df, stat_p = self._degrees_of_freedom(model, stats, fit, data.X, stat_obs)
         p_unc = parametric_p(stat_p, df, self.statistic, tail)
@@ -449,6 +456,15 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         self.feature_shape_ = data.feature_shape
         self.design_spec_ = model["spec"]
         return self
+
+    def _fit_intercepts(self, model, Y):
+        """REML fit of the nested random-intercept model and its statistics."""
+        struct = model["struct"]
+        X = model["X"]
+        stats = stack_stats(
+            [xy_stats(X, Y, x_stats(X, struct), y_stats(Y, struct), struct)]
+        )
+        return fit_reml(stats, struct), stats
 
     def _check_params(self):
         check_option("coding", self.coding, ("sum", "treatment"))
@@ -523,6 +539,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         for term in terms:
             term_levels = [blocks.level_of(design[f].to_numpy()) for f in term]
             levels[term_name(term)] = min(term_levels, key=LEVELS.index)
+        slopes = self._slope_model(design, terms, spec, struct, levels, groups)
         contrasts = [spec.contrast(n) for n in names]
         if self.statistic == "t" and any(len(L) > 1 for L in contrasts):
             raise ValueError(
@@ -538,7 +555,63 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             names=names,
             levels=levels,
             contrasts=contrasts,
+            slopes=slopes,
         )
+
+    def _slope_model(self, design, terms, spec, struct, levels, groups):
+        """Check ``random_slopes`` and return its SlopeModel (None if unset)."""
+        slopes = self.random_slopes
+        if slopes is None:
+            return None
+        if isinstance(slopes, str):
+            slopes = [slopes]
+        if not isinstance(slopes, (list, tuple)) or not all(
+            isinstance(f, str) for f in slopes
+        ):
+            raise TypeError(
+                "random_slopes must be a factor name or a list of factor names, "
+                f"got {self.random_slopes!r}."
+            )
+        if groups is None:
+            raise ValueError(
+                "random_slopes needs groups= (the subjects whose slopes vary)."
+            )
+        names = [term_name(t) for t in terms]
+        for f in slopes:
+            if f not in names:
+                raise ValueError(
+                    f"random_slopes names {f!r}, which is not a main effect of "
+                    f"formula {self.formula!r}; its terms are {names}."
+                )
+            lv = spec.levels[f]
+            if lv is None or len(lv) != 2:
+                raise ValueError(
+                    f"random_slopes supports two-level factors; {f!r} is "
+                    + ("a covariate." if lv is None else f"a factor with levels {lv}.")
+                    + " Average the rows of each subject x condition cell instead "
+                    "(groups only), or fit it with lme4."
+                )
+            if levels[f] == "subject":
+                raise ValueError(
+                    f"random_slopes factor {f!r} is constant within subjects: a "
+                    "per-subject slope is not identifiable. Remove it."
+                )
+        if self.df_method not in ("satterthwaite", "residual"):
+            raise ValueError(
+                f"df_method={self.df_method!r} is not available with "
+                "random_slopes; use 'satterthwaite' or 'residual'."
+            )
+        if self.n_permutations == "all":
+            raise ValueError(
+                "n_permutations='all' is not available with random_slopes; use an "
+                "integer n_permutations."
+            )
+        columns = [
+            i
+            for f in slopes
+            for i in range(spec.term_slices[f].start, spec.term_slices[f].stop)
+        ]
+        return SlopeModel(struct, columns)
 
     def _degrees_of_freedom(self, model, stats, fit, Y, stat_obs):
         """Df (n_terms, n_features, 2) and the statistic their p-values use."""
@@ -547,7 +620,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         df = np.zeros((len(names), n_features, 2))
         df[..., 0] = [[len(c)] for c in model["contrasts"]]
         tests = [spec.test_contrast(n) for n in names]
-        if self.df_method == "satterthwaite":
+        if model["slopes"] is not None and self.df_method == "satterthwaite":
+            flat = {k: v[0] for k, v in fit.items()}
+            df[..., 1] = satterthwaite_slopes(stats, flat, model["slopes"].ss, tests)
+        elif self.df_method == "satterthwaite":
             df[..., 1] = satterthwaite_df(stats, fit, struct, tests)[:, 0]
         elif self.df_method == "kenward-roger":
             f_kr, df[..., 1] = kenward_roger(model["X"], Y, struct, fit, tests)
@@ -568,6 +644,16 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             model["levels"],
             model["spec"],
         )
+        slopes = model["slopes"]
+        if slopes is not None:
+            # terms with a slope factor: exchange its levels in whole subjects
+            slope_factors = set(np.atleast_1d(self.random_slopes))
+            plans = []
+            for i, term in enumerate(model["terms"]):
+                swapped = [f for f in term if f in slope_factors]
+                kind = "swap" if swapped else "labels"
+                factors = swapped if swapped else list(term)
+                plans.append({"terms": [i], "kind": kind, "factors": factors})
         rng = check_random_state(self.random_state)
         exact = self.n_permutations == "all"
         plans = [
@@ -601,7 +687,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             X,
             design,
             model["spec"],
-            model["struct"],
+            model["struct"] if slopes is None else slopes,
             model["contrasts"],
             model["names"],
             fit["gamma"][0],
@@ -616,13 +702,16 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                 self.coding,
                 self.statistic,
                 self.permutation_scheme,
-            ),
+            )
+            + (() if slopes is None else (tuple(np.atleast_1d(self.random_slopes)),)),
             verbose=self.verbose,
         )
         return null_stat, n_perm, exact
 
     def _store_model(self, fit, model):
         struct = model["struct"]
+        if model["slopes"] is not None:
+            return self._store_slope_model(fit, model)
         beta = fit["beta"][0]
         se = np.sqrt(
             fit["sigma2"][0][:, None]
@@ -650,6 +739,27 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
                     len(gamma),
                     name,
                 )
+
+    def _store_slope_model(self, fit, model):
+        beta = fit["beta"][0]
+        sigma2 = fit["sigma2"][0]
+        se = np.sqrt(
+            sigma2[:, None] * np.diagonal(fit["cov_unscaled"][0], axis1=-2, axis2=-1)
+        )
+        self.coef_ = beta.T
+        self.tvalues_ = (beta / se).T
+        names = list(model["spec"].column_names)
+        self.coef_names_ = names
+        cov = fit["cov_subject"][0]
+        components = {
+            "subject": cov[:, 0, 0],
+            "channel": fit["var_channel"][0],
+            "residual": sigma2,
+        }
+        for j, col in enumerate(model["slopes"].columns, start=1):
+            components[f"subject:{names[col]}"] = cov[:, j, j]
+            components[f"cov(subject, {names[col]})"] = cov[:, 0, j]
+        self.variance_components_ = pd.DataFrame(components)
 
     # -------------------------------------------------------------- results
     def _get_support_mask(self):

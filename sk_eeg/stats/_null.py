@@ -43,6 +43,14 @@ def draw_null(group, rng, blocks, design, X, spec, n_permutations):
     """Draw (or enumerate) the rearrangements of one group of terms."""
     exact = n_permutations == "all"
     job = dict(group)
+    if group["kind"] == "swap":
+        # random slopes: exchange the two levels in all rows of random subjects
+        n_subjects = int(blocks.subject.max()) + 1
+        job["idx"] = {
+            f: rng.random((n_permutations, n_subjects)) < 0.5 for f in group["factors"]
+        }
+        job["n_perm"] = n_permutations
+        return job
     if group["kind"] == "labels":
         factor_levels = {
             f: blocks.level_of(design[f].to_numpy()) for f in group["factors"]
@@ -174,7 +182,7 @@ def run_null(
     def _job(g, perms):
         plan = plans[g]
         job = {"kind": plan["kind"]}
-        if plan["kind"] == "labels":
+        if plan["kind"] in ("labels", "swap"):
             job["idx"] = {f: a[perms] for f, a in plan["idx"].items()}
         else:
             job.update(

@@ -1,0 +1,465 @@
+"""Exact REML with a correlated random intercept and slope(s) per subject.
+
+The model at every timepoint is
+
+    y = X beta + Z_s b_s + Z_c u_c + e,   b_s ~ N(0, s2 T T'),
+    u_c ~ N(0, g_c s2),   e ~ N(0, s2),
+
+with ``Z_s`` the rows of subject ``s`` of ``[1, x_1, ..., x_{r-1}]`` (the
+slope columns of the fixed-effects design), channels nested in subjects (an
+optional random intercept) and ``T`` lower triangular (lme4's relative
+covariance factor). With ``W = (I + g_c Z_c Z_c')^-1`` (one Sherman-Morrison
+step per channel: ``W = I - sum_c a_c 1_c 1_c'``, ``a_c = g_c / (1 + g_c k_c)``)
+and ``M_s = I + T' Z_s' W Z_s T`` (r x r), Woodbury gives, for ``R = [X | y]``,
+
+    R' H^-1 R = R' W R - sum_s (T' Z_s' W R)' M_s^-1 (T' Z_s' W R),
+    log|H| = sum_c log(1 + g_c k_c) + sum_s log|M_s|,
+
+so one evaluation needs only sums per (subject, channel size). ``beta`` and
+``s2`` are profiled out; the remaining ``theta`` (the entries of ``T`` and
+``sqrt(g_c)``) is unconstrained (the criterion depends on ``T T'`` and
+``g_c`` only), and is minimised by a vectorised Newton method for all
+timepoints and datasets at once.
+"""
+
+import numpy as np
+
+from ._df import _combine_df
+from ._reml import _logdet_rss
+
+
+class SlopeStructure:
+    """Bookkeeping of the random-slope model shared by every fit.
+
+    Parameters
+    ----------
+    struct : NestedStructure
+        Row -> channel -> subject indices (``has_subject`` must be True).
+    n_slopes : int
+        Number of slope columns ``r - 1`` of the random effects per subject.
+    """
+
+    def __init__(self, struct, n_slopes):
+        self.struct = struct
+        self.r = n_slopes + 1
+        self.tril = np.tril_indices(self.r)
+        self.n_t = len(self.tril[0])
+        self.has_channel = struct.has_channel
+        self.n_theta = self.n_t + int(self.has_channel)
+        self.n_obs = struct.n_obs
+
+
+def slope_stats(X, Z, Y, ss):
+    """Sufficient statistics of one dataset for every column of ``Y``.
+
+    Parameters
+    ----------
+    X : array, shape (n_obs, p)
+        Fixed-effects design.
+    Z : array, shape (n_obs, r)
+        Random-effects design of the subjects (``[1, slopes]``).
+    Y : array, shape (n_obs, T)
+        The data.
+    ss : SlopeStructure
+        The grouping.
+
+    Returns
+    -------
+    stats : dict
+        Arrays with a leading axis T (see :func:`_criterion`).
+    """
+    st = ss.struct
+    n, p = X.shape
+    n_times = Y.shape[1]
+    R = np.concatenate([np.broadcast_to(X[:, :, None], (n, p, n_times)), Y[:, None]], 1)
+    # R: (n, q, T)
+    Rc = st.channel_sums(R)  # (C, q, T)
+    Zc = st.channel_sums(Z)  # (C, r)
+    out = {"G0": np.einsum("niT,njT->Tij", R, R)}
+    onehot = np.eye(st.n_subjects)[st.subject]  # (n, S)
+    out["ZR0"] = np.einsum("ns,na,niT->Tsai", onehot, Z, R)
+    out["ZZ0"] = np.einsum("ns,na,nb->sab", onehot, Z, Z)
+    if ss.has_channel:
+        n_sizes = len(st.sizes)
+        # one-hot of (subject, size) per channel
+        sk = np.zeros((st.n_channels, st.n_subjects, n_sizes))
+        sk[np.arange(st.n_channels), st.channel_subject, st.size_of_channel] = 1.0
+        k_onehot = np.eye(n_sizes)[st.size_of_channel]  # (C, K)
+        out["Gk"] = np.einsum("ck,ciT,cjT->Tkij", k_onehot, Rc, Rc)
+        out["ZRk"] = np.einsum("csk,ca,ciT->Tskai", sk, Zc, Rc)
+        out["ZZk"] = np.einsum("csk,ca,cb->skab", sk, Zc, Zc)
+    T = n_times
+    for key in ("ZZ0", "ZZk"):
+        if key in out:
+            out[key] = np.broadcast_to(out[key], (T,) + out[key].shape)
+    return out
+
+
+def stack_slope_stats(stats_list):
+    """Concatenate per-dataset statistics into one problem axis N = B * T."""
+    return {k: np.concatenate([s[k] for s in stats_list]) for k in stats_list[0]}
+
+
+def _theta_to_factor(theta, ss):
+    """``T`` (..., r, r) and ``g_c`` (...) from ``theta`` (..., n_theta)."""
+    Tm = np.zeros(theta.shape[:-1] + (ss.r, ss.r))
+    Tm[..., ss.tril[0], ss.tril[1]] = theta[..., : ss.n_t]
+    g_c = theta[..., ss.n_t] ** 2 if ss.has_channel else None
+    return Tm, g_c
+
+
+def _gls_parts(theta, P, ss):
+    """``[X | y]' H^-1 [X | y]`` (E, N, q, q) and ``log|H|`` (E, N)."""
+    st = ss.struct
+    Tm, g_c = _theta_to_factor(theta, ss)
+    n_e, n = theta.shape[:2]
+    RWR, ZWR, ZWZ = P["G0"][None], P["ZR0"][None], P["ZZ0"][None]
+    logdet = np.zeros(theta.shape[:-1])
+    if ss.has_channel:
+        denom = 1.0 + g_c[..., None] * st.sizes  # (E, N, K)
+        a = np.ascontiguousarray(np.swapaxes(g_c[..., None] / denom, 0, 1))
+        logdet = logdet + np.log(denom) @ st.n_per_size
+
+        def weighted(key):  # sum_k a_k P[key][:, :, k] as batched products
+            val = P[key]
+            if key != "Gk":  # (N, S, K, ...) -> (N, K, S, ...)
+                val = np.swapaxes(val, 1, 2)
+            flat = val.reshape(n, val.shape[1], -1)
+            out = np.matmul(a, flat)  # (N, E, ...)
+            return np.swapaxes(out, 0, 1).reshape((n_e,) + P[key[:-1] + "0"].shape)
+
+        RWR = RWR - weighted("Gk")
+        ZWR = ZWR - weighted("ZRk")
+        ZWZ = ZWZ - weighted("ZZk")
+    # B = T' Z'WR (E, N, S, r, q) and M = I + T' Z'WZ T, as sums over the
+    # few nonzero entries of T (tiny matrix products are slow in batches)
+    r = ss.r
+    Tn = Tm[:, :, None]  # (E, N, 1, r, r)
+    B = np.zeros((n_e, n) + ZWR.shape[2:])
+    ZWZT = np.zeros((n_e, n) + ZWZ.shape[2:])
+    for i, j in zip(*ss.tril):  # T[i, j] != 0
+        t = Tn[..., i, j]
+        B[..., j, :] += t[..., None] * ZWR[..., i, :]
+        ZWZT[..., :, j] += t[..., None] * ZWZ[..., :, i]
+    M = np.zeros((n_e, n) + ZWZ.shape[2:])
+    for i, j in zip(*ss.tril):
+        M[..., j, :] += Tn[..., i, j][..., None] * ZWZT[..., i, :]
+    M = M + np.eye(r)
+    # Cholesky of the small M and forward substitution, vectorised
+    L = np.zeros_like(M)
+    V = np.empty_like(B)
+    for j in range(r):
+        pivot = M[..., j, j] - (L[..., j, :j] ** 2).sum(-1)
+        ljj = np.sqrt(pivot)
+        L[..., j, j] = ljj
+        for i in range(j + 1, r):
+            L[..., i, j] = (
+                M[..., i, j] - (L[..., i, :j] * L[..., j, :j]).sum(-1)
+            ) / ljj
+        V[..., j, :] = (
+            B[..., j, :] - np.einsum("...k,...kq->...q", L[..., j, :j], V[..., :j, :])
+        ) / ljj[..., None]
+    Vf = V.reshape(V.shape[:2] + (-1, V.shape[-1]))
+    A = RWR - np.matmul(np.swapaxes(Vf, -1, -2), Vf)
+    diag = np.diagonal(L, axis1=-2, axis2=-1)
+    logdet = logdet + 2 * np.log(diag).sum((-1, -2))
+    return A, logdet
+
+
+def _criterion(theta, P, ss):
+    """Profiled REML criterion (-2 log-lik up to a constant) at ``theta``."""
+    A, logdet_h = _gls_parts(theta, P, ss)
+    p = A.shape[-1] - 1
+    logdet_m, rss = _logdet_rss(A, p)
+    return logdet_h + logdet_m + (ss.n_obs - p) * np.log(np.maximum(rss, 1e-300))
+
+
+def _sub(P, idx):
+    return {k: v[idx] for k, v in P.items()}
+
+
+def _fd_points(m):
+    """Offsets for a central gradient and a forward mixed Hessian."""
+    pts = [np.zeros(m)]
+    for i in range(m):
+        for s in (1.0, -1.0):
+            e = np.zeros(m)
+            e[i] = s
+            pts.append(e)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    for i, j in pairs:
+        e = np.zeros(m)
+        e[i] = e[j] = 1.0
+        pts.append(e)
+    return np.array(pts), pairs
+
+
+def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
+    """Minimise the criterion over ``theta`` (N, m) by damped Newton steps."""
+    m = theta.shape[1]
+    pts, pairs = _fd_points(m)
+    active = np.arange(len(theta))
+    f_cur = _criterion(theta[None], P, ss)[0]
+    for _ in range(max_iter):
+        if len(active) == 0:
+            break
+        th = theta[active]
+        Pa = _sub(P, active)
+        hs = h * np.maximum(1.0, np.abs(th))
+        f = _criterion(th[None] + pts[:, None] * hs[None], Pa, ss)
+        f0 = f[0]
+        g = (f[1 : 2 * m + 1 : 2] - f[2 : 2 * m + 2 : 2]).T / (2 * hs)
+        H = np.zeros((len(active), m, m))
+        for i in range(m):
+            H[:, i, i] = (f[1 + 2 * i] - 2 * f0 + f[2 + 2 * i]) / hs[:, i] ** 2
+        for k, (i, j) in enumerate(pairs):
+            fij = f[1 + 2 * m + k]
+            H[:, i, j] = H[:, j, i] = (fij - f[1 + 2 * i] - f[1 + 2 * j] + f0) / (
+                hs[:, i] * hs[:, j]
+            )
+        lam, vec = np.linalg.eigh(H)
+        lam = np.maximum(np.abs(lam), 1e-6 * np.abs(lam).max(-1, keepdims=True) + 1e-12)
+        step = -np.einsum("nij,nj->ni", vec, np.einsum("nji,nj->ni", vec, g) / lam)
+        limit = 1.0 + np.abs(th).max(-1, keepdims=True)
+        norm = np.abs(step).max(-1, keepdims=True)
+        step = step * np.minimum(1.0, limit / np.maximum(norm, 1e-300))
+        decrement = -(g * step).sum(-1)
+        new = th + step
+        f_new = _criterion(new[None], Pa, ss)[0]
+        slack = 1e-12 * np.abs(f0)
+        bad = ~(f_new <= f0 + slack)
+        scale = 1.0
+        for _ls in range(20):
+            if not bad.any():
+                break
+            scale *= 0.5
+            sel = np.flatnonzero(bad)
+            trial = th[sel] + scale * step[sel]
+            f_trial = _criterion(trial[None], _sub(Pa, sel), ss)[0]
+            new[sel] = trial
+            f_new[sel] = f_trial
+            bad[sel] = ~(f_trial <= f0[sel] + slack[sel])
+        new[bad] = th[bad]
+        f_new[bad] = f0[bad]
+        moved = np.abs(new - th).max(-1)
+        theta[active] = new
+        f_cur[active] = f_new
+        # stop when theta settles, or when -2 log-lik stops moving (flat
+        # valleys of singular fits, e.g. a zero intercept variance, where
+        # theta is not identified but the fit is)
+        done = (
+            (moved < tol * (1 + np.abs(new).max(-1)))
+            | (decrement < 1e-9)
+            | (f0 - f_new < 1e-8)
+            | bad
+        )
+        active = active[~done]
+    return theta, f_cur
+
+
+def _start(P, ss):
+    """Best point of a small grid of ``theta``."""
+    vals = [0.3, 1.0, 3.0]
+    grid = []
+    for d in vals:
+        for c in [0.3, 1.0] if ss.has_channel else [None]:
+            th = np.zeros(ss.n_theta)
+            diag = ss.tril[0] == ss.tril[1]
+            th[: ss.n_t][diag] = d
+            if c is not None:
+                th[ss.n_t] = c
+            grid.append(th)
+    grid = np.array(grid)
+    n = len(P["G0"])
+    f = _criterion(np.broadcast_to(grid[:, None], (len(grid), n, ss.n_theta)), P, ss)
+    return grid[np.argmin(f, 0)].copy()
+
+
+def fit_slopes(P, ss, start=None):
+    """Fit the random-slope model by REML for every problem of ``P``.
+
+    Parameters
+    ----------
+    P : dict
+        Statistics from :func:`slope_stats` (leading axis N problems).
+    ss : SlopeStructure
+        The grouping.
+    start : array, shape (N, n_theta) | None
+        Starting ``theta``; None starts from the best point of a small grid.
+
+    Returns
+    -------
+    result : dict
+        ``beta`` (N, p), ``cov_unscaled`` (N, p, p), ``sigma2`` (N,),
+        ``theta`` (N, n_theta), ``criterion`` (N,), ``cov_subject`` (N, r, r)
+        and ``var_channel`` (N,) (variances, not ratios).
+    """
+    theta = _start(P, ss) if start is None else np.array(start, dtype=float)
+    theta, _ = _newton(theta, P, ss)
+    return gls_slopes(theta, P, ss)
+
+
+def gls_slopes(theta, P, ss):
+    """GLS estimates at ``theta`` (N, n_theta)."""
+    A, logdet_h = _gls_parts(theta[None], P, ss)
+    A, logdet_h = A[0], logdet_h[0]
+    p = A.shape[-1] - 1
+    cov_unscaled = np.linalg.inv(A[:, :p, :p])
+    beta = np.einsum("npq,nq->np", cov_unscaled, A[:, :p, p])
+    logdet_m, rss = _logdet_rss(A, p)
+    n_dof = ss.n_obs - p
+    sigma2 = np.maximum(rss, 0.0) / n_dof
+    Tm, g_c = _theta_to_factor(theta, ss)
+    return {
+        "beta": beta,
+        "cov_unscaled": cov_unscaled,
+        "sigma2": sigma2,
+        "theta": theta,
+        "criterion": logdet_h + logdet_m + n_dof * np.log(np.maximum(rss, 1e-300)),
+        "cov_subject": sigma2[:, None, None] * Tm @ np.swapaxes(Tm, -1, -2),
+        "var_channel": sigma2 * g_c if ss.has_channel else np.zeros_like(sigma2),
+    }
+
+
+def _deviance_and_cov(phi, P, ss):
+    """REML deviance and ``C`` at ``phi = (theta, s2)`` (E, N, m + 1)."""
+    A, logdet_h = _gls_parts(phi[..., :-1], P, ss)
+    p = A.shape[-1] - 1
+    logdet_m, rss = _logdet_rss(A, p)
+    v_e = phi[..., -1]
+    dev = logdet_h + logdet_m + (ss.n_obs - p) * np.log(v_e) + rss / v_e
+    return dev, v_e[..., None, None] * np.linalg.inv(A[..., :p, :p])
+
+
+def satterthwaite_slopes(P, fit, ss, contrasts, rel_step=1e-4):
+    """Satterthwaite denominator df (as lmerTest) of every contrast.
+
+    The derivatives are taken in ``(theta, s2)``; the df are invariant to the
+    parametrisation at an interior optimum.
+
+    Returns
+    -------
+    df : array, shape (n_terms, N)
+        Denominator degrees of freedom.
+    """
+    phi0 = np.concatenate([fit["theta"], fit["sigma2"][:, None]], 1)
+    n, m = phi0.shape
+    # theta is relative to the residual sd: steps on the scale of 1 (relative
+    # steps on a small entry are swamped by rounding), s2 relative
+    h = rel_step * np.maximum(np.abs(phi0), 1.0)
+    h[:, -1] = rel_step * phi0[:, -1]
+    offsets = [np.zeros(m)]
+    for i in range(m):
+        for s in (1.0, -1.0):
+            e = np.zeros(m)
+            e[i] = s
+            offsets.append(e)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    for i, j in pairs:
+        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            e = np.zeros(m)
+            e[i], e[j] = si, sj
+            offsets.append(e)
+    offsets = np.array(offsets)
+    dev, cov = _deviance_and_cov(phi0[None] + offsets[:, None] * h[None], P, ss)
+    f0 = dev[0]
+    hess = np.zeros((n, m, m))
+    dcov = np.zeros((m,) + cov.shape[1:])
+    for i in range(m):
+        fp, fm = dev[1 + 2 * i], dev[2 + 2 * i]
+        hess[:, i, i] = (fp - 2 * f0 + fm) / h[:, i] ** 2
+        dcov[i] = (cov[1 + 2 * i] - cov[2 + 2 * i]) / (2 * h[:, i, None, None])
+    base = 1 + 2 * m
+    for k, (i, j) in enumerate(pairs):
+        fpp, fpm, fmp, fmm = dev[base + 4 * k : base + 4 * k + 4]
+        hess[:, i, j] = hess[:, j, i] = (fpp - fpm - fmp + fmm) / (
+            4 * h[:, i] * h[:, j]
+        )
+    acov = 2 * np.linalg.pinv(hess, hermitian=True)
+    out = []
+    for L in contrasts:
+        lcl = L @ cov[0] @ L.T
+        d, vec = np.linalg.eigh(lcl)
+        ptl = np.einsum("nqm,qp->nmp", vec, L)
+        grad = np.einsum("nmp,inpr,nmr->nmi", ptl, dcov, ptl)
+        denom = np.einsum("nmi,nij,nmj->nm", grad, acov, grad)
+        out.append(_combine_df(2 * d**2 / np.maximum(denom, 1e-300)))
+    return np.stack(out)
+
+
+# largest number of (point x problem x subject x size x r x q) elements at once
+_MAX_ELEMENTS = 2_000_000
+
+
+class SlopeModel:
+    """The random-slope model of a fit: grouping and slope columns of ``X``.
+
+    Parameters
+    ----------
+    struct : NestedStructure
+        The grouping.
+    columns : list of int
+        Columns of the fixed-effects design that get a random slope.
+    """
+
+    def __init__(self, struct, columns):
+        self.ss = SlopeStructure(struct, len(columns))
+        self.columns = list(columns)
+
+    def z(self, X):
+        """Random-effects design of the subjects, ``[1, X[:, columns]]``."""
+        return np.column_stack([np.ones(len(X)), X[:, self.columns]])
+
+
+def fit_batch(Xs, Y_list, sm, start=None):
+    """Fit every dataset ``(X_b, Y_b)``; outputs have leading axes (B, T).
+
+    ``start`` (T, n_theta) starts every dataset (e.g. at the observed fit).
+    """
+    ss = sm.ss
+    P = stack_slope_stats([slope_stats(X, sm.z(X), Y, ss) for X, Y in zip(Xs, Y_list)])
+    n_batch, n_times = len(Xs), Y_list[0].shape[1]
+    n = n_batch * n_times
+    if start is not None:
+        start = np.tile(start, (n_batch, 1))
+    n_sizes = len(ss.struct.sizes) if ss.has_channel else 1
+    n_points = len(_fd_points(ss.n_theta)[0])
+    per_problem = n_points * np.prod(P["ZR0"].shape[1:]) * n_sizes
+    chunk = max(1, int(_MAX_ELEMENTS // per_problem))
+    parts = []
+    for i0 in range(0, n, chunk):
+        sl = slice(i0, i0 + chunk)
+        parts.append(fit_slopes(_sub(P, sl), ss, None if start is None else start[sl]))
+    fit = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+    fit = {k: v.reshape((n_batch, n_times) + v.shape[1:]) for k, v in fit.items()}
+    fit["gamma"] = fit["theta"]  # starting values of the permuted fits
+    return fit, P
+
+
+def slope_null_chunk(job, Y, design, spec, sm, contrasts, statistic, start=None):
+    """Null statistics of one chunk of relabellings under the random-slope model.
+
+    ``job['kind']`` is ``'swap'`` (``idx`` maps a two-level slope factor to
+    (n_perm, n_subjects) booleans: its two levels are exchanged in every row of
+    a flagged subject) or ``'labels'`` (row index arrays, as
+    :func:`sk_eeg.stats._engine.null_chunk`).
+    """
+    from ._engine import term_statistics
+
+    subject = sm.ss.struct.subject
+    columns = {f: design[f].to_numpy() for f in design.columns}
+    n_perm = len(next(iter(job["idx"].values())))
+    Xs = []
+    for b in range(n_perm):
+        values = dict(columns)
+        for f, idx in job["idx"].items():
+            col = columns[f]
+            if job["kind"] == "swap":
+                lv = spec.levels[f]
+                other = np.where(col == lv[0], lv[1], lv[0])
+                values[f] = np.where(idx[b][subject], other, col)
+            else:
+                values[f] = col[idx[b]]
+        Xs.append(spec.matrix(design, values))
+    fit, _ = fit_batch(Xs, [Y] * n_perm, sm, start)
+    return term_statistics(fit, contrasts, statistic)
