@@ -75,7 +75,7 @@ fig.tight_layout()
 # the same interface.
 test = patients >= 15
 clf = MelSpecCNNClassifier(
-    ch_names=ch_names, early_stopping=True, max_epochs=10, random_state=0
+    ch_names=ch_names, early_stopping=True, n_iter_no_change=5, random_state=0
 )
 clf.fit(X[~test], votes[~test], groups=patients[~test])
 p_cnn = clf.predict_proba(X[test])
