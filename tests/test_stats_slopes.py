@@ -217,3 +217,77 @@ def test_random_slopes_keep_the_fwer_where_intercepts_only_do_not():
     assert sps.binom.sf(8, n_rep, 0.05) < 0.01
     assert false_nested >= 12
     assert false_slopes <= 8
+
+
+def test_cli_random_slopes_option(tmp_path):
+    from sk_eeg.cli import main
+
+    rng = np.random.default_rng(4)
+    Y, design = _random_slope_null(rng, n_subjects=5, n_channels=2, n_times=6)
+    wide = pd.concat(
+        [design, pd.DataFrame(Y, columns=[f"t{i}" for i in range(Y.shape[1])])],
+        axis=1,
+    )
+    src = tmp_path / "data.csv"
+    wide.to_csv(src, index=False)
+    out = tmp_path / "res.csv"
+    args = ["cluster-lme", str(src), "--formula", "hit_miss", "--random-slopes"]
+    args += ["hit_miss", "--n-permutations", "19", "--quiet", "--out", str(out)]
+    assert main(args + ["--plot", str(tmp_path / "fig.png")]) == 0
+    frame = pd.read_csv(out)
+    direct = ClusterLMETest(
+        "hit_miss",
+        groups="sid",
+        nested="ch",
+        random_slopes="hit_miss",
+        n_permutations=19,
+        verbose=False,
+    ).fit(Y, design=design)
+    np.testing.assert_allclose(frame["F"], direct.stat_[0], rtol=1e-6)
+    assert (tmp_path / "fig.png").exists()
+
+
+def test_slope_criterion_equals_dense_algebra_and_chunks_equal_one_call(
+    monkeypatch,
+):
+    """The per-(subject, size) sums equal dense ``H`` at arbitrary ``theta``."""
+    from sk_eeg.stats import _slopes
+    from sk_eeg.stats._design import DesignSpec, parse_formula
+    from sk_eeg.stats._input import grouping
+    from sk_eeg.stats._reml import NestedStructure
+
+    d = pd.read_csv(DATA / "lmertest_slopes_data_unbalanced.csv")
+    spec = DesignSpec(parse_formula("cond * region"), d, "sum")
+    X = spec.matrix(d)
+    subject, channel = grouping(d, "sid", "ch")
+    sm = _slopes.SlopeModel(NestedStructure(subject, channel, len(d)), [1])
+    Y = d[["y1", "y2", "y3"]].to_numpy()
+    P = _slopes.slope_stats(X, sm.z(X), Y, sm.ss)
+    rng = np.random.default_rng(0)
+    theta = rng.normal(size=(3, 4))
+    crit = _slopes._criterion(theta[None], P, sm.ss)[0]
+    n, p = X.shape
+    Z = sm.z(X)
+    Zc = np.eye(channel.max() + 1)[channel]
+    for t in range(3):
+        T = np.array([[theta[t, 0], 0], [theta[t, 1], theta[t, 2]]])
+        G = T @ T.T
+        same = subject[:, None] == subject[None, :]
+        H = np.eye(n) + theta[t, 3] ** 2 * Zc @ Zc.T + same * (Z @ G @ Z.T)
+        Hi = np.linalg.inv(H)
+        M = X.T @ Hi @ X
+        beta = np.linalg.solve(M, X.T @ Hi @ Y[:, t])
+        e = Y[:, t] - X @ beta
+        dense = (
+            np.linalg.slogdet(H)[1]
+            + np.linalg.slogdet(M)[1]
+            + (n - p) * np.log(e @ Hi @ e)
+        )
+        np.testing.assert_allclose(crit[t], dense, rtol=1e-10)
+    # fits in memory-bounded chunks equal one call
+    Ys = [Y, Y[::-1]]
+    whole, _ = _slopes.fit_batch([X, X], Ys, sm)
+    monkeypatch.setattr(_slopes, "_MAX_ELEMENTS", 1)
+    parts, _ = _slopes.fit_batch([X, X], Ys, sm)
+    np.testing.assert_allclose(parts["beta"], whole["beta"], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(parts["sigma2"], whole["sigma2"], rtol=1e-7)

@@ -27,6 +27,14 @@ def add_parser(subparsers):
         "--nested", default="ch", help="channel column ('none' for no channels)"
     )
     parser.add_argument(
+        "--random-slopes",
+        nargs="+",
+        default=None,
+        metavar="FACTOR",
+        help="two-level within-subject factors of --formula that get a random "
+        "slope per subject, correlated with its intercept: (1 + FACTOR | groups)",
+    )
+    parser.add_argument(
         "--coding",
         default="sum",
         choices=["sum", "treatment"],
@@ -128,6 +136,7 @@ def _run(args):
         args.formula,
         groups=None if args.groups == "none" else args.groups,
         nested=nested,
+        random_slopes=args.random_slopes,
         coding=args.coding,
         df_method=args.df_method,
         n_permutations=args.n_permutations,
