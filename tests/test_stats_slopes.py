@@ -159,6 +159,7 @@ def test_random_slopes_permutations_swap_whole_subjects():
         (dict(formula="hit_miss + group", random_slopes="group"), "constant within"),
         (dict(df_method="kenward-roger"), "not available with random_slopes"),
         (dict(n_permutations="all"), "not available with random_slopes"),
+        (dict(permutation_scheme="freedman-lane"), "not available with random"),
         (dict(random_slopes=3), "must be a factor name"),
     ],
 )

@@ -106,11 +106,14 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         intercept: ``random_slopes='hit_miss'`` fits lme4's
         ``(1 + hit_miss | groups) + (1 | groups:nested)`` (exact REML, equal to
         lme4 / lmerTest to 1e-4 in tests). Needs ``groups`` and
-        ``df_method='satterthwaite'`` or ``'residual'``. Terms containing a
+        ``df_method='satterthwaite'`` or ``'residual'`` and
+        ``permutation_scheme='auto'`` or ``'labels'``. Terms containing a
         slope factor are permuted by exchanging its two levels in all rows of
-        random subjects (exchangeable when the subjects' effects are
-        symmetric about 0 under the null); other terms must be constant within
-        channels. None (default) fits random intercepts only.
+        random subjects (a sign flip of the subjects' effects: exact when,
+        under the null, each subject's slope is symmetric about 0 given its
+        intercept, e.g. jointly normal and uncorrelated with it); other terms
+        are relabelled as with ``'labels'``. None (default) fits random
+        intercepts only.
     coding : {'sum', 'treatment'}
         Contrast coding of factors. ``'sum'`` (default) makes main effects main
         effects in the presence of interactions; ``'treatment'`` (reference =
@@ -605,6 +608,11 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
             raise ValueError(
                 "n_permutations='all' is not available with random_slopes; use an "
                 "integer n_permutations."
+            )
+        if self.permutation_scheme == "freedman-lane":
+            raise ValueError(
+                "permutation_scheme='freedman-lane' is not available with "
+                "random_slopes (residual swaps break the slopes); use 'auto'."
             )
         columns = [
             i
