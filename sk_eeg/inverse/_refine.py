@@ -1,12 +1,16 @@
 """Sub-grid refinement: the active sources as free dipoles in continuous space.
 
-After the sparse solver has found a support on the source grid, each active
-source is moved off the grid: the positions of all active sources are fitted
-jointly (one dipole at a time, in sweeps, inside the inner skull) by
-minimizing the whitened residual of the data window, their moments (orientation and
-amplitude at every time sample) being the least-squares solution for given
-positions. The gain at a position is computed as :func:`mne.fit_dipole`
-computes it, with MNE's forward machinery on the BEM or sphere model.
+After the sparse solver has found a support on the source grid, the dipoles
+are first re-placed on the grid (alternating projection: each moves to the
+grid point explaining most of the data given the others; dipoles that
+explain no more than noise are dropped, and one is added where the residual
+still holds more than noise), then moved off the grid: the positions of all
+of them are fitted jointly (one dipole at a time, in sweeps, inside the inner
+skull) by minimizing the whitened residual of the data window, their moments
+(orientation and amplitude at every time sample) being the least-squares
+solution for given positions. The gain at a position is computed as
+:func:`mne.fit_dipole` computes it, with MNE's forward machinery on the BEM
+or sphere model.
 """
 
 import numpy as np
@@ -195,3 +199,168 @@ def _refine_positions(field, data, start, max_move=0.03, xatol=1e-4, n_sweeps=5)
 def _moments(gain, data):
     """Least-squares moments ``(3 * n_dipoles, n_times)`` for given gains."""
     return np.linalg.lstsq(gain, data, rcond=None)[0]
+
+
+def _scan_grid(blocks, cov, fixed=None):
+    """Power of the data explained by one free dipole at every grid point.
+
+    Parameters
+    ----------
+    blocks : array, shape (n_channels, n_sources, n_orient)
+        Whitened gain of the grid, the orientation columns of each source.
+    cov : array, shape (n_channels, n_channels)
+        ``data @ data.T`` of the whitened data.
+    fixed : array, shape (n_channels, n_fixed) | None
+        Gain of dipoles held fixed: their span is projected out of the data
+        and of the grid's gain first.
+
+    Returns
+    -------
+    power : array, shape (n_sources,)
+        Data power explained by each grid source on top of ``fixed``.
+    """
+    # Ridge relative to each source's own gain: a source in the span of the
+    # fixed ones then explains nothing, not rounding noise over rounding noise.
+    scale = np.einsum("cso,cso->s", blocks, blocks)[:, None, None]
+    if fixed is not None and fixed.shape[1]:
+        u, s, _ = np.linalg.svd(fixed, full_matrices=False)
+        u = u[:, s > s[0] * 1e-8]
+        proj = np.eye(len(cov)) - u @ u.T
+        cov = proj @ cov @ proj
+        blocks = np.einsum("cd,dso->cso", proj, blocks)
+    gram = np.einsum("cso,csp->sop", blocks, blocks)
+    cross = np.einsum("cso,csp->sop", blocks, np.einsum("cd,dsp->csp", cov, blocks))
+    n_orient = blocks.shape[2]
+    ridge = 1e-10 * np.maximum(scale, 1e-300) * np.eye(n_orient)
+    return np.trace(np.linalg.solve(gram + ridge, cross), axis1=1, axis2=2)
+
+
+def _alternating_projection(blocks, cov, start, n_iter=10):
+    """Re-place each grid dipole given the others (alternating projection).
+
+    Each dipole in turn moves to the grid point that explains most of the
+    data with the other dipoles held fixed, until no dipole moves (Adler et
+    al., 2022). Returns the grid indices.
+    """
+    index = list(start)
+    for _ in range(n_iter):
+        changed = False
+        for k in range(len(index)):
+            others = [j for i, j in enumerate(index) if i != k]
+            fixed = blocks[:, others].reshape(len(cov), -1) if others else None
+            power = _scan_grid(blocks, cov, fixed)
+            power[others] = -np.inf
+            best = int(np.argmax(power))
+            if best != index[k]:
+                index[k], changed = best, True
+        if not changed:
+            break
+    return np.array(index, dtype=int)
+
+
+def _explained(gain, cov):
+    """Power of the data (``cov = data @ data.T``) in the span of ``gain``."""
+    if gain.shape[1] == 0:
+        return 0.0
+    u, s, _ = np.linalg.svd(gain, full_matrices=False)
+    u = u[:, s > s[0] * 1e-8]
+    return float(np.trace(u.T @ cov @ u))
+
+
+def _select_dipoles(blocks, cov, start, threshold, n_extra=1):
+    """Place, prune and add grid dipoles by the power they explain.
+
+    The dipole explaining least on top of the others is dropped while that
+    is below ``threshold``; the rest move by alternating projection and are
+    pruned again; then a dipole is added at the grid point explaining most
+    of the residual while that is above ``threshold`` (at most ``n_extra`` of
+    them), re-placing all after each addition.
+
+    Parameters
+    ----------
+    blocks : array, shape (n_channels, n_sources, n_orient)
+        Whitened gain of the grid.
+    cov : array, shape (n_channels, n_channels)
+        ``data @ data.T`` of the whitened data.
+    start : array of int
+        Grid indices of the starting dipoles.
+    threshold : float
+        Smallest data power a dipole must explain on top of the others.
+    n_extra : int
+        Largest number of dipoles added from the residual.
+
+    Returns
+    -------
+    index : array of int
+        Grid indices of the dipoles.
+    """
+    n_channels = len(cov)
+
+    def gain_of(index):
+        return blocks[:, list(index)].reshape(n_channels, -1)
+
+    index = list(start)
+    for moved in (False, True):  # prune the solver's support, then again
+        if moved:
+            index = list(_alternating_projection(blocks, cov, index))
+        index = _prune(index, gain_of, cov, threshold)
+    for _ in range(n_extra):
+        power = _scan_grid(blocks, cov, gain_of(index))
+        power[index] = -np.inf
+        best = int(np.argmax(power))
+        if power[best] < threshold:
+            break
+        index = list(_alternating_projection(blocks, cov, index + [best]))
+    return np.array(index, dtype=int)
+
+
+def _prune(index, gain_of, cov, threshold):
+    """Drop the weakest dipole while it explains less than ``threshold``."""
+    index = list(index)
+    while len(index) > 1:
+        total = _explained(gain_of(index), cov)
+        loss = [
+            total - _explained(gain_of(index[:k] + index[k + 1 :]), cov)
+            for k in range(len(index))
+        ]
+        weakest = int(np.argmin(loss))
+        if loss[weakest] >= threshold:
+            break
+        del index[weakest]
+    return index
+
+
+def _add_from_residual(
+    field, blocks, grid_rr, data, positions, threshold, n_extra=1, **kwargs
+):
+    """Add free dipoles where the residual of the refined ones has structure.
+
+    The grid point explaining most of the residual of the refined dipoles
+    seeds one more dipole when it explains more than ``threshold``; all are
+    refined again (``kwargs`` go to :func:`_refine_positions`) and the new one
+    is kept if, refined, it still explains more than ``threshold`` on top of
+    the others. At most ``n_extra`` times.
+
+    Returns
+    -------
+    positions : array, shape (n_dipoles, 3)
+        The refined positions, added dipoles last.
+    added : list of int
+        Grid indices of the seeds of the added dipoles.
+    """
+    cov = data @ data.T
+    added = []
+    for _ in range(n_extra):
+        power = _scan_grid(blocks, cov, field.gain(positions))
+        best = int(np.argmax(power))
+        if power[best] < threshold:
+            break
+        trial = _refine_positions(
+            field, data, np.vstack([positions, grid_rr[best]]), **kwargs
+        )
+        gain = field.gain(trial)
+        if _explained(gain, cov) - _explained(gain[:, :-3], cov) < threshold:
+            break
+        positions = trial
+        added.append(best)
+    return positions, added
