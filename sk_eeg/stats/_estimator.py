@@ -60,8 +60,10 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     """Linear mixed model at every timepoint with a cluster permutation test.
 
     At each timepoint the model ``y ~ formula + (1 | groups) + (1 | groups:nested)``
-    (a random intercept per subject and per channel nested in subject) is fitted
-    by REML with an exact engine batched across timepoints and permutations.
+    (a random intercept per subject and per channel nested in subject; with
+    ``random_slopes='f'``, ``(1 + f | groups)``: a random slope of ``f`` per
+    subject, correlated with its intercept) is fitted by REML with an exact
+    engine batched across timepoints and permutations.
     Every term gets a Wald F (or, for one-column terms, a t) time course, with
     Satterthwaite denominator degrees of freedom as lmerTest. ``X`` may have
     extra axes before time (channels x time, frequencies x time, or an
