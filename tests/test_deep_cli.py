@@ -57,11 +57,16 @@ def test_classify_train_then_predict_writes_probabilities(tmp_path, capsys):
                 "16",
                 "--device",
                 "cpu",
+                "--plot",
+                str(tmp_path / "train.png"),
             ]
         )
         == 0
     )
-    assert "trained on 8 windows" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "trained on 8 windows" in printed
+    assert f"figure: {tmp_path / 'train.png'}" in printed
+    assert (tmp_path / "train.png").stat().st_size > 0
     out = tmp_path / "pred.csv"
     assert (
         main(
@@ -75,10 +80,28 @@ def test_classify_train_then_predict_writes_probabilities(tmp_path, capsys):
                 str(model),
                 "--out",
                 str(out),
+                "--plot",
+                str(tmp_path / "pred.png"),
             ]
         )
         == 0
     )
+    assert (tmp_path / "pred.png").stat().st_size > 0
+    wrong = ["--sfreq", "256", "--model", str(model), "--out", str(out)]
+    code = main(
+        [
+            "classify",
+            "predict",
+            "--csv",
+            str(tmp_path / "test.csv"),
+            "--eeg-dir",
+            str(eeg_dir),
+            "--window-seconds",
+            "4",
+            *wrong,
+        ]
+    )
+    assert code != 0 and "trained at" in capsys.readouterr().err
     pred = pd.read_csv(out)
     assert list(pred["eeg_id"]) == [101, 103]
     proba = pred[[f"{c}_vote" for c in PATTERN_CLASSES]].to_numpy()

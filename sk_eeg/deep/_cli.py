@@ -29,6 +29,9 @@ def add_parser(subparsers):
         )
     train.add_argument("--out", required=True, help="path of the pickled model")
     train.add_argument(
+        "--plot", default=None, help="figure of the training curve (e.g. .png)"
+    )
+    train.add_argument(
         "--backbone",
         default="parallel_cnn1d",
         help="'parallel_cnn1d' (1D CNN) or a timm model name on the mel image",
@@ -49,6 +52,9 @@ def add_parser(subparsers):
     train.add_argument("--random-state", type=int, default=0, help="seed")
     predict.add_argument("--model", required=True, help="pickled model from train")
     predict.add_argument("--out", required=True, help="csv of probabilities")
+    predict.add_argument(
+        "--plot", default=None, help="figure of the probabilities (e.g. .png)"
+    )
     train.set_defaults(func=_train)
     predict.set_defaults(func=_predict)
     classify.set_defaults(func=lambda args: classify.print_help() or 0)
@@ -86,7 +92,39 @@ def _train(args):
         pickle.dump(clf, fid)
     loss = clf.net_.history[-1]["train_loss"]
     print(f"trained on {len(X)} windows (final train KL {loss:.4f}); saved {args.out}")
+    if args.plot:
+        _plot_history(clf).savefig(args.plot, dpi=120)
+        print(f"figure: {args.plot}")
     return 0
+
+
+def _plot_history(clf):
+    """Training loss (and validation KL) per epoch."""
+    import matplotlib.pyplot as plt
+
+    history = clf.net_.history
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    epochs = history[:, "epoch"]
+    ax.plot(epochs, history[:, "train_loss"], "o-", label="train KL")
+    if "valid_loss" in history[-1]:
+        ax.plot(epochs, history[:, "valid_loss"], "s-", label="validation KL")
+    ax.set(xlabel="epoch", ylabel="KL divergence", title="MelSpecCNNClassifier")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _plot_proba(proba, classes, title):
+    """Predicted class probabilities, one row per window."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 0.5 + min(0.25 * len(proba), 8)))
+    image = ax.imshow(proba, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), [str(c) for c in classes], rotation=30)
+    ax.set(ylabel="window", title=title)
+    fig.colorbar(image, ax=ax, label="probability")
+    fig.tight_layout()
+    return fig
 
 
 def _predict(args):
@@ -97,12 +135,18 @@ def _predict(args):
 
     with open(args.model, "rb") as fid:
         clf = pickle.load(fid)
+    fitted_sfreq = getattr(clf, "sfreq_", args.sfreq)
+    if abs(fitted_sfreq - args.sfreq) > 1e-6:
+        raise ValueError(
+            f"--sfreq {args.sfreq} differs from the {fitted_sfreq} Hz the model was "
+            "trained at; resample the recordings or pass the right --sfreq."
+        )
     X, _, _, _, frame = load_hms_eeg(
         args.csv,
         args.eeg_dir,
         window_seconds=args.window_seconds,
         sfreq=args.sfreq,
-        channels=clf.ch_names,
+        channels=getattr(clf, "ch_names_", None) or clf.ch_names,
         return_frame=True,
         require_votes=False,
     )
@@ -114,6 +158,11 @@ def _predict(args):
     out[names] = proba
     out.to_csv(args.out, index=False)
     print(f"wrote probabilities of {len(out)} windows to {args.out}")
+    if args.plot:
+        _plot_proba(proba, clf.classes_, "predicted probabilities").savefig(
+            args.plot, dpi=120
+        )
+        print(f"figure: {args.plot}")
     return 0
 
 
@@ -143,13 +192,9 @@ def demo(args):
     features = band_powers(apply_montage(X, anodes, cathodes), 200.0)
     baseline = fit_soft_logistic(features[~test], votes[~test])
     p_base = baseline.predict_proba(features[test])
-    clf = MelSpecCNNClassifier(
-        backbone="parallel_cnn1d",
-        ch_names=ch_names,
-        max_epochs=8,
-        lr=3e-3,
-        random_state=args.random_state,
-    ).fit(X[~test], votes[~test])
+    clf = MelSpecCNNClassifier(ch_names=ch_names, random_state=args.random_state).fit(
+        X[~test], votes[~test]
+    )
     p_cnn = clf.predict_proba(X[test])
     truth = votes[test].argmax(1)
     for name, proba in (("band-power logistic", p_base), ("MelSpecCNN (1D)", p_cnn)):
@@ -157,3 +202,11 @@ def demo(args):
             f"  {name:<20s} KL {kl_divergence(votes[test], proba):.3f}  "
             f"accuracy {(proba.argmax(1) == truth).mean():.3f}"
         )
+    out_dir = getattr(args, "out_dir", None)
+    if out_dir is not None:
+        from pathlib import Path
+
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        path = Path(out_dir) / "deep_melspec.png"
+        _plot_history(clf).savefig(path, dpi=100)
+        print(f"figure: {path}")
