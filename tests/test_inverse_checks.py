@@ -134,11 +134,15 @@ def test_folds_hold_out_every_channel_once_spread_over_the_montage():
     np.testing.assert_array_equal(np.sort(np.concatenate(shuffled)), np.arange(10))
 
 
-def test_progress_is_shown_by_default_and_silenced_by_verbose_false(sim, capsys):
+def test_progress_is_shown_by_default_and_silenced_by_verbose_false(
+    sim, capsys, monkeypatch
+):
+    # progress bars are hidden on CI; a user's shell has no CI variable
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("SK_EEG_LOGGING_LEVEL", raising=False)
     kw = dict(alphas=[0.7, 0.4], cv=2)
-    SparseSourceLocalizer(sim.forward, sim.noise_cov, verbose=True, **kw).fit(
-        sim.evoked
-    )
+    with mne.utils.use_log_level("INFO"):
+        SparseSourceLocalizer(sim.forward, sim.noise_cov, **kw).fit(sim.evoked)
     assert "alpha path" in capsys.readouterr().err
     SparseSourceLocalizer(sim.forward, sim.noise_cov, verbose=False, **kw).fit(
         sim.evoked
