@@ -3,10 +3,11 @@
 1. Throughput (windows/s) on 50 s x 20-channel windows at 200 Hz, batch 32:
    the front end alone (montage + FIR band-pass + mel, in torch), the whole
    default pipeline (inference and one training epoch), and braindecode's
-   ``ShallowFBCSPNet`` on the same input. When braindecode is importable its
-   model is used; otherwise a plain-torch re-implementation that, like
-   braindecode, fuses the temporal (40 x 25) and spatial convolutions into
-   one convolution (Schirrmeister et al. 2017: fused conv, BN, square,
+   ``ShallowFBCSPNet`` on the same input: braindecode's own model when
+   braindecode is importable (run this script from an environment that has
+   it), and always a plain-torch re-implementation that, like braindecode,
+   fuses the temporal (40 x 25) and spatial convolutions into one
+   convolution (Schirrmeister et al. 2017: fused conv, BN, square,
    mean-pool 75/15, log, dropout, conv classifier), trained by a plain loop
    (the work braindecode's EEGClassifier does).
 2. Held-out KL on both simulators (``make_eeg_patterns`` and
@@ -56,16 +57,23 @@ class FusedShallowFBCSPNet(nn.Module):
         return self.classifier(self.drop(x))[:, :, 0, 0]
 
 
-def shallow_reference(n_chans, n_outputs, n_times):
-    """braindecode's ShallowFBCSPNet if importable, else the fused re-implementation."""
+def shallow_references(n_chans, n_outputs, n_times):
+    """braindecode's ShallowFBCSPNet (if importable) and the fused re-implementation."""
+    models = []
     try:
         from braindecode.models import ShallowFBCSPNet
     except ImportError:
-        return FusedShallowFBCSPNet(n_chans, n_outputs, n_times), "fused re-impl."
-    model = ShallowFBCSPNet(
-        n_chans=n_chans, n_outputs=n_outputs, n_times=n_times, final_conv_length="auto"
-    )
-    return model, "braindecode"
+        pass
+    else:
+        model = ShallowFBCSPNet(
+            n_chans=n_chans,
+            n_outputs=n_outputs,
+            n_times=n_times,
+            final_conv_length="auto",
+        )
+        models.append((model, "braindecode"))
+    models.append((FusedShallowFBCSPNet(n_chans, n_outputs, n_times), "fused re-impl."))
+    return models
 
 
 def _sync(device):
@@ -115,11 +123,26 @@ def throughput(args):
     n_params = sum(p.numel() for p in module.parameters())
     rows.append((f"MelSpecCNN default [{clf.backbone}]", n_params, infer, train))
 
-    net, kind = shallow_reference(20, 6, 10000)
-    net = net.to(device)
-    optim = torch.optim.AdamW(net.parameters(), lr=1e-3)
     Xd = torch.from_numpy(X)
     yd = torch.from_numpy(y.astype(np.float32))
+    for net, kind in shallow_references(20, 6, 10000):
+        rows.append(_time_shallow(net.to(device), kind, Xd, yd, args, batch))
+    threads = torch.get_num_threads()
+    print(f"\nThroughput on {device} ({threads} CPU threads), 50 s x 20 ch at 200 Hz")
+    print(f"{'model':<40s}{'params':>9s}{'infer win/s':>13s}{'train win/s':>13s}")
+    for name, n_params, infer, train in rows:
+        print(f"{name:<40s}{n_params:>9d}{infer:>13.1f}{train:>13.1f}")
+    _, _, infer, train = rows[1]
+    for name, _, infer_ref, train_ref in rows[2:]:
+        print(
+            f"ratio default / {name}: inference {infer / infer_ref:.2f}x, "
+            f"training {train / train_ref:.2f}x"
+        )
+
+
+def _time_shallow(net, kind, Xd, yd, args, batch):
+    device, n_inf, n_train = args.device, args.n_infer, args.n_train
+    optim = torch.optim.AdamW(net.parameters(), lr=1e-3)
 
     def infer_shallow():
         net.eval()
@@ -139,19 +162,9 @@ def throughput(args):
             optim.step()
 
     n_params = sum(p.numel() for p in net.parameters())
-    infer_ref = _rate(infer_shallow, n_inf, device)
-    train_ref = _rate(train_shallow, n_train, device, 1)
-    rows.append((f"ShallowFBCSPNet ({kind})", n_params, infer_ref, train_ref))
-    threads = torch.get_num_threads()
-    print(f"\nThroughput on {device} ({threads} CPU threads), 50 s x 20 ch at 200 Hz")
-    print(f"{'model':<40s}{'params':>9s}{'infer win/s':>13s}{'train win/s':>13s}")
-    for name, n_params, infer, train in rows:
-        print(f"{name:<40s}{n_params:>9d}{infer:>13.1f}{train:>13.1f}")
-    _, _, infer, train = rows[1]
-    print(
-        f"ratio default / ShallowFBCSPNet: inference {infer / infer_ref:.2f}x, "
-        f"training {train / train_ref:.2f}x"
-    )
+    infer = _rate(infer_shallow, n_inf, device)
+    train = _rate(train_shallow, n_train, device, 1)
+    return (f"ShallowFBCSPNet ({kind})", n_params, infer, train)
 
 
 def accuracy(args):
