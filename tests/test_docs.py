@@ -36,18 +36,8 @@ ESTIMATORS = {
 # "module.Name:References" for an estimator without references) -> why. The
 # owners of each subpackage fix these; an entry fails once it passes, until it
 # is removed from here.
-_PANEL_TARGET = (
-    "'max(n_factors_)' in the Returns type is a reST reference to an unknown "
-    "target; fails the -W doc build (panel)"
-)
 KNOWN_UNDOCUMENTED = {
     "sk_eeg.video.BandPower": "parameters relative and log are not documented (video)",
-    "sk_eeg.stats.ClusterLMETest": (
-        "'shape (n_terms, *feature_shape)' in Attributes types reads as reST "
-        "emphasis; fails the -W doc build (stats)"
-    ),
-    "sk_eeg.panel.IFEPanelRegressor.transform": _PANEL_TARGET,
-    "sk_eeg.panel.IFEPanelRegressor.fit_transform": _PANEL_TARGET,
     "sk_eeg.inverse.SparseSourceLocalizer.to_dipoles": (
         "'(%%)' in the goodness-of-fit entry stays '%%' in the rendered "
         "docstring: write '%' (inverse)"

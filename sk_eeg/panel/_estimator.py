@@ -708,7 +708,7 @@ class IFEPanelRegressor(
 
         Returns
         -------
-        scores : array, shape (n_samples, max(n_factors_))
+        scores : array, shape (n_samples, ``max(n_factors_)``)
             :math:`\hat f_t = \Lambda_g'(y_t - \mu_g - C x_t)`; columns
             beyond a subject's rank are zero.
         """
@@ -731,7 +731,7 @@ class IFEPanelRegressor(
 
         Returns
         -------
-        scores : array, shape (n_samples, max(n_factors_))
+        scores : array, shape (n_samples, ``max(n_factors_)``)
             ``fit(X, y, groups).transform(X, y, groups)``.
         """
         return self.fit(X, y, groups).transform(X, y, groups)

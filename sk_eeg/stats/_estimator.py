@@ -205,23 +205,23 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
     term_levels_ : dict
         Term -> level at which it varies: ``'within'`` (channels), ``'channel'``
         or ``'subject'``.
-    stat_ : ndarray, shape (n_terms, *feature_shape)
+    stat_ : ndarray, shape (n_terms,) + feature_shape
         Observed F (or t) per term; ``feature_shape`` is ``(n_times,)``, or
         e.g. ``(n_channels, n_times)`` for inputs with extra axes.
-    stat_kenward_roger_ : ndarray, shape (n_terms, *feature_shape) | None
+    stat_kenward_roger_ : ndarray, shape (n_terms,) + feature_shape | None
         With ``df_method='kenward-roger'``: the Wald F (or t) with the
         Kenward-Roger adjusted covariance, from which ``p_uncorrected_`` is
         computed (the clusters use ``stat_``).
     df_num_ : ndarray, shape (n_terms,)
         Numerator degrees of freedom per term.
-    df_den_ : ndarray, shape (n_terms, *feature_shape)
+    df_den_ : ndarray, shape (n_terms,) + feature_shape
         Denominator degrees of freedom per term and feature.
-    p_uncorrected_ : ndarray, shape (n_terms, *feature_shape)
+    p_uncorrected_ : ndarray, shape (n_terms,) + feature_shape
         Parametric p-values per feature.
-    p_corrected_ : ndarray, shape (n_terms, *feature_shape)
+    p_corrected_ : ndarray, shape (n_terms,) + feature_shape
         Cluster-corrected p-values (the p of the cluster a feature belongs
         to, 1 outside clusters; feature-wise FWER p for TFCE).
-    threshold_ : ndarray, shape (n_terms, *feature_shape)
+    threshold_ : ndarray, shape (n_terms,) + feature_shape
         Cluster-forming threshold used per term.
     clusters_ : DataFrame
         One row per observed cluster: term, start, stop (time indices, stop
@@ -232,7 +232,7 @@ class ClusterLMETest(SelectorMixin, BaseEstimator):
         The features of each row of ``clusters_``.
     null_max_ : ndarray, shape (n_terms, n_permutations)
         Null distribution of the maximal cluster statistic (or TFCE) per term.
-    null_stat_ : ndarray, shape (n_terms, n_permutations, *feature_shape)
+    null_stat_ : ndarray, shape (n_terms, n_permutations) + feature_shape
         Null statistics (for custom thresholds or diagnostics).
     coef_ : ndarray, shape (n_coefs, n_features)
         Fixed-effect estimates; ``coef_names_`` names the rows.
