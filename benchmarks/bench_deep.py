@@ -81,7 +81,7 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _rate(fn, n_windows, device, repeats=2):
+def _rate(fn, n_windows, device, repeats=3):
     fn()  # warm-up (allocations, oneDNN / cuDNN kernels)
     _sync(device)
     best = np.inf
@@ -119,7 +119,7 @@ def throughput(args):
     steps = "montage, FIR, decim" if module.raw else "montage, FIR, mel"
     rows = [(f"front end alone ({steps})", 0, _rate(front_end, n_inf, device), 0)]
     infer = _rate(lambda: clf.predict_proba(X[:n_inf]), n_inf, device)
-    train = _rate(lambda: clf.fit(X[:n_train], y[:n_train]), n_train, device, 1)
+    train = _rate(lambda: clf.fit(X[:n_train], y[:n_train]), n_train, device, 2)
     n_params = sum(p.numel() for p in module.parameters())
     rows.append((f"MelSpecCNN default [{clf.backbone}]", n_params, infer, train))
 
@@ -163,7 +163,7 @@ def _time_shallow(net, kind, Xd, yd, args, batch):
 
     n_params = sum(p.numel() for p in net.parameters())
     infer = _rate(infer_shallow, n_inf, device)
-    train = _rate(train_shallow, n_train, device, 1)
+    train = _rate(train_shallow, n_train, device, 2)
     return (f"ShallowFBCSPNet ({kind})", n_params, infer, train)
 
 
