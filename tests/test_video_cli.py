@@ -15,7 +15,7 @@ def test_train_help_documents_the_cpu_and_gpu_configurations():
     sub = [a for a in parser._actions if a.dest == "command"][0].choices["eeg2video"]
     train = [a for a in sub._actions if a.dest == "eeg2video_command"][0]
     help_text = train.choices["train"].format_help()
-    for word in ("cpu ", "gpu ", "GLMNet", "minutes on 2 CPU cores", "resumes"):
+    for word in ("cpu ", "gpu ", "GLMNet", "minutes on 2 CPU cores", "resumes", "H200"):
         assert word in help_text
 
 

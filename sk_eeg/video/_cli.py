@@ -25,8 +25,8 @@ Train EEG2VideoGenerator and save it as a pipeline directory.
 Two configurations (--preset):
   cpu  MLP on differential entropy, 4 x 4 pixel patches folded into channels,
        60 encoder + 8 joint epochs, sampling from the latent prediction
-       noised to 10 percent of the schedule. train --simulate: 9.7 CPU-minutes,
-       under 10 minutes on 2 CPU cores.
+       noised to 10 percent of the schedule. train --simulate: about 6
+       minutes on 2 CPU cores (5.2 CPU-minutes).
   gpu  GLMNet on raw EEG, full-resolution UNet, 20 encoder + 50 joint epochs,
        25 DDIM steps from pure noise (the estimator's defaults): about 100
        minutes on 2 CPU cores; a few minutes on a data-centre GPU (a training
