@@ -24,8 +24,9 @@ Train EEG2VideoGenerator and save it as a pipeline directory.
 
 Two configurations (--preset):
   cpu  MLP on differential entropy, 4 x 4 pixel patches folded into channels,
-       60 encoder + 8 joint epochs, sampling from the latent prediction
-       noised to 10 percent of the schedule. train --simulate: about 6
+       60 encoder + 8 joint epochs; sampling runs only the last of 10 DDIM
+       steps from the encoder's latent prediction (init_strength 0.1), so
+       the clips are mostly that regression. train --simulate: about 6
        minutes on 2 CPU cores (5.2 CPU-minutes).
   gpu  GLMNet on raw EEG, full-resolution UNet, 20 encoder + 50 joint epochs,
        25 DDIM steps from pure noise (the estimator's defaults): about 100

@@ -231,7 +231,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     into channels and train an MLP on differential entropy, e.g.
     ``encoder='mlp', features='de', window_length=1.0, patch_size=4,
     encoder_epochs=60, max_epochs=8, num_inference_steps=10,
-    init_strength=0.1`` (the ``cpu`` preset of ``sk-eeg eeg2video train``).
+    init_strength=0.1`` (the ``cpu`` preset of ``sk-eeg eeg2video train``;
+    with 10 DDIM steps it runs only the last one, from the latent
+    prediction, so its clips are mostly the encoder's regression).
     Long runs should set ``checkpoint_dir`` so that they can be resumed. Score
     generated clips with :func:`reconstruction_baselines`: SSIM rewards a
     clean background, so the mean training clip is a strong reference. A
