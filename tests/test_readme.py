@@ -76,3 +76,10 @@ def test_readme_cluster_block_is_silent_with_verbose_false(tmp_path):
 def test_readme_source_imaging_block_runs_on_the_sample_data():
     result = _run(_block("SparseSourceLocalizer"), cwd=SAMPLE)
     assert _shows_progress(result.stderr)
+
+
+@pytest.mark.slow
+def test_readme_deep_block_runs_and_shows_progress(tmp_path):
+    pytest.importorskip("skorch")
+    result = _run(_block("MelSpecCNNClassifier"), cwd=tmp_path)
+    assert "epoch" in result.stderr, result.stderr[-2000:]
