@@ -38,10 +38,6 @@ ESTIMATORS = {
 # is removed from here.
 KNOWN_UNDOCUMENTED = {
     "sk_eeg.video.BandPower": "parameters relative and log are not documented (video)",
-    "sk_eeg.inverse.SparseSourceLocalizer.to_dipoles": (
-        "'(%%)' in the goodness-of-fit entry stays '%%' in the rendered "
-        "docstring: write '%' (inverse)"
-    ),
     "sk_eeg.video.EEG2VideoGenerator:References": "no References section (video)",
 }
 

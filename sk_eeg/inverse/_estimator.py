@@ -771,7 +771,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             strongest first; a list of such lists, one per condition, after
             fitting a list of evoked responses), in the forward's (head)
             coordinates: position (fixed over time), amplitude and orientation
-            at every time sample, and the goodness of fit (%%), split among the
+            at every time sample, and the goodness of fit (in percent), split among the
             dipoles as MNE's sparse solvers split it: the per-dipole values add
             up to the explained variance of the whitened data at each time
             sample.
