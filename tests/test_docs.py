@@ -36,10 +36,7 @@ ESTIMATORS = {
 # "module.Name:References" for an estimator without references) -> why. The
 # owners of each subpackage fix these; an entry fails once it passes, until it
 # is removed from here.
-KNOWN_UNDOCUMENTED = {
-    "sk_eeg.video.BandPower": "parameters relative and log are not documented (video)",
-    "sk_eeg.video.EEG2VideoGenerator:References": "no References section (video)",
-}
+KNOWN_UNDOCUMENTED = {}
 
 
 def _load_conf():

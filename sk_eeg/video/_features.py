@@ -217,7 +217,7 @@ class _SpectralFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-_FEATURE_DOC = """
+_FEATURE_PARAMS = """
     Parameters
     ----------
     sfreq : float
@@ -239,7 +239,9 @@ _FEATURE_DOC = """
         so the output feeds any scikit-learn estimator (order: window, channel,
         band); if False return ``(n_epochs, n_channels, n_bands)`` for one window
         or ``(n_epochs, n_windows, n_channels, n_bands)``.
+"""
 
+_FEATURE_ATTRIBUTES = """
     Attributes
     ----------
     n_features_in_ : int
@@ -267,12 +269,14 @@ class BandPower(_SpectralFeatures):
     :mod:`mne.decoding`, and is rejected: no band can be estimated from one
     sample.
 """
-        + _FEATURE_DOC
+        + _FEATURE_PARAMS
         + """    relative : bool
         Divide by the total power over all bands (per window and channel).
     log : bool
         Return the natural log of the (relative) power.
-
+"""
+        + _FEATURE_ATTRIBUTES
+        + """
     See Also
     --------
     DifferentialEntropy : The Gaussian differential entropy of the same bands.
@@ -351,7 +355,8 @@ class DifferentialEntropy(_SpectralFeatures):
     :mod:`mne.decoding`, and is rejected: no band can be estimated from one
     sample.
 """
-        + _FEATURE_DOC
+        + _FEATURE_PARAMS
+        + _FEATURE_ATTRIBUTES
         + """
     See Also
     --------

@@ -240,6 +240,20 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     larger fine-tuned pipeline saved with :meth:`save` can be used through
     ``pretrained_path``.
 
+    References
+    ----------
+    .. [1] Liu X-H, Liu Y-K, Wang Y, et al. (2024). EEG2Video: Towards
+           decoding dynamic visual perception from EEG signals. Advances in
+           Neural Information Processing Systems, 37.
+    .. [2] Ho J, Jain A, Abbeel P (2020). Denoising diffusion probabilistic
+           models. Advances in Neural Information Processing Systems, 33,
+           6840-6851.
+    .. [3] Song J, Meng C, Ermon S (2021). Denoising diffusion implicit
+           models. International Conference on Learning Representations.
+    .. [4] Wang Z, Bovik AC, Sheikh HR, Simoncelli EP (2004). Image quality
+           assessment: from error visibility to structural similarity. IEEE
+           Transactions on Image Processing, 13(4), 600-612.
+
     Examples
     --------
     >>> from sk_eeg.datasets import make_eeg_video
