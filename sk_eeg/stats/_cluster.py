@@ -11,6 +11,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+_SIGNS = {1: (1,), -1: (-1,), 0: (1, -1)}  # tail -> signs to test
+
 
 def find_clusters(mask):
     """Return the runs of True in a 1-D ``mask`` as (start, stop), stop exclusive."""
@@ -41,8 +43,7 @@ def cluster_table(stat, threshold, tail, cluster_stat, min_size):
         ``value`` is signed for negative clusters when ``cluster_stat='mass'``.
     """
     out = []
-    signs = {1: (1,), -1: (-1,), 0: (1, -1)}[tail]
-    for sign in signs:
+    for sign in _SIGNS[tail]:
         for start, stop in find_clusters(sign * stat > threshold):
             if stop - start < min_size:
                 continue
@@ -99,8 +100,7 @@ def cluster_sets(stat, threshold, tail, cluster_stat, min_size, adjacency=None):
             )
         ]
     out = []
-    signs = {1: (1,), -1: (-1,), 0: (1, -1)}[tail]
-    for sign in signs:
+    for sign in _SIGNS[tail]:
         for idx in graph_components(sign * stat > threshold, adjacency):
             if len(idx) < min_size:
                 continue
@@ -151,13 +151,9 @@ def tfce(stat, tail, e_power=0.5, h_power=2.0, dh=0.1):
     stat = np.asarray(stat, float)
     flat = stat.reshape(-1, stat.shape[-1])
     out = np.zeros_like(flat)
-    signs = {1: (1,), -1: (-1,), 0: (1, -1)}[tail]
-    for sign in signs:
+    for sign in _SIGNS[tail]:
         signed = sign * flat
-        top = signed.max() if signed.size else 0.0
-        n_steps = int(np.floor(top / dh)) if top > 0 else 0
-        for step in range(1, n_steps + 1):
-            h = step * dh
+        for h in _heights(signed, dh):
             above = signed >= h
             # run length of the run containing each timepoint, per row
             extent = _run_lengths(above)
@@ -192,17 +188,20 @@ def tfce_graph(stat, tail, adjacency, e_power=0.5, h_power=2.0, dh=0.1):
     stat = np.asarray(stat, float)
     flat = stat.reshape(-1, stat.shape[-1])
     out = np.zeros_like(flat)
-    signs = {1: (1,), -1: (-1,), 0: (1, -1)}[tail]
     adjacency = sparse.csr_matrix(adjacency)
-    for sign in signs:
+    for sign in _SIGNS[tail]:
         for row, values in enumerate(sign * flat):
-            top = values.max() if values.size else 0.0
-            n_steps = int(np.floor(top / dh)) if top > 0 else 0
-            for step in range(1, n_steps + 1):
-                h = step * dh
+            for h in _heights(values, dh):
                 for idx in graph_components(values >= h, adjacency):
                     out[row, idx] += sign * len(idx) ** e_power * h**h_power * dh
     return out.reshape(stat.shape)
+
+
+def _heights(values, dh):
+    """TFCE heights ``dh, 2 dh, ...`` up to the maximum of ``values``."""
+    top = values.max() if values.size else 0.0
+    n_steps = int(np.floor(top / dh)) if top > 0 else 0
+    return [step * dh for step in range(1, n_steps + 1)]
 
 
 def _run_lengths(mask):
