@@ -11,8 +11,8 @@ windows with many).
 
 import numpy as np
 
-from ..utils import check_random_state, check_type
-from ._patterns import _POSITIONS, HMS_CHANNELS, PATTERN_CLASSES
+from ..utils import check_random_state
+from ._patterns import _POSITIONS, HMS_CHANNELS, PATTERN_CLASSES, _check_sizes
 
 
 def _colored_noise(rng, n_channels, n_times, sfreq, beta):
@@ -193,17 +193,9 @@ def make_hms_like(
     >>> X.shape, votes.shape
     ((4, 20, 2000), (4, 6))
     """
-    for name, value in (
-        ("n_epochs", n_epochs),
-        ("n_patients", n_patients),
-        ("n_annotators", n_annotators),
-    ):
-        check_type(value, "int", name)
-        if value < 1:
-            raise ValueError(f"{name} must be positive, got {value}.")
-    check_type(n_times, "int", "n_times")
-    if n_times < 16:
-        raise ValueError(f"n_times must be at least 16, got {n_times}.")
+    _check_sizes(
+        n_times, n_epochs=n_epochs, n_patients=n_patients, n_annotators=n_annotators
+    )
     if not 0 < skill <= 1:
         raise ValueError(f"skill must lie in (0, 1], got {skill}.")
     rng = check_random_state(random_state)

@@ -200,13 +200,7 @@ def make_eeg_patterns(
     >>> X.shape, votes.shape
     ((6, 20, 2000), (6, 6))
     """
-    for name, value in (("n_epochs", n_epochs), ("n_patients", n_patients)):
-        check_type(value, "int", name)
-        if value < 1:
-            raise ValueError(f"{name} must be positive, got {value}.")
-    check_type(n_times, "int", "n_times")
-    if n_times < 16:
-        raise ValueError(f"n_times must be at least 16, got {n_times}.")
+    _check_sizes(n_times, n_epochs=n_epochs, n_patients=n_patients)
     lo, hi = n_voters
     if not 1 <= lo <= hi:
         raise ValueError(
@@ -254,6 +248,17 @@ def make_eeg_patterns(
         votes[k] = rng.multinomial(rng.randint(lo, hi + 1), probs / probs.sum())
     out = (X, votes, patients, list(HMS_CHANNELS))
     return out + (labels,) if return_labels else out
+
+
+def _check_sizes(n_times, **counts):
+    """Check the positive integer ``counts`` (in order) and ``n_times >= 16``."""
+    for name, value in counts.items():
+        check_type(value, "int", name)
+        if value < 1:
+            raise ValueError(f"{name} must be positive, got {value}.")
+    check_type(n_times, "int", "n_times")
+    if n_times < 16:
+        raise ValueError(f"n_times must be at least 16, got {n_times}.")
 
 
 def load_hms_eeg(
