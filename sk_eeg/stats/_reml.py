@@ -334,26 +334,47 @@ def _newton(gamma, P, struct, max_iter=50, tol=1e-7, h=1e-4):
         f_new = _criterion(new_gam[None], P, struct, active)[0]
         # accept ties at rounding level so converged problems stop at once
         slack = 1e-11 * np.abs(f0)
-        bad = ~(f_new <= f0 + slack)
-        scale = 1.0
-        for _ls in range(12):
-            if not bad.any():
-                break
-            scale *= 0.5
-            sel = np.flatnonzero(bad)
+
+        def trial_at(sel, scale):
             trial = np.maximum(gam_a[sel] + scale * step[sel], 0.0)
-            f_trial = _criterion(trial[None], P, struct, active[sel])[0]
-            new_gam[sel] = trial
-            f_new[sel] = f_trial
-            bad[sel] = ~(f_trial <= f0[sel] + slack[sel])
-        new_gam[bad] = gam_a[bad]
-        f_new[bad] = f0[bad]
+            return trial, _criterion(trial[None], P, struct, active[sel])[0]
+
+        bad = _backtrack(gam_a, new_gam, f0, f_new, slack, 12, trial_at)
         moved = np.abs(new_gam - gam_a).max(-1)
         gamma[active] = new_gam
         f_cur[active] = f_new
         done = (moved < tol * (1 + new_gam.max(-1))) | (decrement < 1e-9) | bad
         active = active[~done]
     return gamma, f_cur
+
+
+def _backtrack(old, new, f0, f_new, slack, n_halvings, trial_at):
+    """Halve the steps of the problems whose criterion rose, in place.
+
+    A problem is bad while ``f_new > f0 + slack``; ``trial_at(sel, scale)``
+    returns the points at ``scale`` times the step for the problems ``sel``
+    and their criterion. After ``n_halvings`` halvings the problems still bad
+    keep ``old`` and ``f0``.
+
+    Returns
+    -------
+    bad : array of bool
+        The problems that found no descent.
+    """
+    bad = ~(f_new <= f0 + slack)
+    scale = 1.0
+    for _ in range(n_halvings):
+        if not bad.any():
+            break
+        scale *= 0.5
+        sel = np.flatnonzero(bad)
+        trial, f_trial = trial_at(sel, scale)
+        new[sel] = trial
+        f_new[sel] = f_trial
+        bad[sel] = ~(f_trial <= f0[sel] + slack[sel])
+    new[bad] = old[bad]
+    f_new[bad] = f0[bad]
+    return bad
 
 
 # time axis of each batched statistic (see xy_stats and stack_stats)

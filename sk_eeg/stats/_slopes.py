@@ -25,7 +25,7 @@ timepoints and datasets at once.
 import numpy as np
 
 from ._df import _combine_df
-from ._reml import _logdet_rss
+from ._reml import _backtrack, _logdet_rss
 
 
 class SlopeStructure:
@@ -227,20 +227,12 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
         new = th + step
         f_new = _criterion(new[None], Pa, ss)[0]
         slack = 1e-12 * np.abs(f0)
-        bad = ~(f_new <= f0 + slack)
-        scale = 1.0
-        for _ls in range(20):
-            if not bad.any():
-                break
-            scale *= 0.5
-            sel = np.flatnonzero(bad)
+
+        def trial_at(sel, scale):
             trial = th[sel] + scale * step[sel]
-            f_trial = _criterion(trial[None], _sub(Pa, sel), ss)[0]
-            new[sel] = trial
-            f_new[sel] = f_trial
-            bad[sel] = ~(f_trial <= f0[sel] + slack[sel])
-        new[bad] = th[bad]
-        f_new[bad] = f0[bad]
+            return trial, _criterion(trial[None], _sub(Pa, sel), ss)[0]
+
+        bad = _backtrack(th, new, f0, f_new, slack, 20, trial_at)
         moved = np.abs(new - th).max(-1)
         theta[active] = new
         f_cur[active] = f_new
