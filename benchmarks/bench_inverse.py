@@ -6,7 +6,8 @@ Three parts, in one run:
    points, 64 EEG channels, sphere model, SNR 2-10, a ``--spacing`` mm grid,
    7 by default; every third draw with correlated waveforms). For ours
    (irMxNE with ``alpha='auto'``, the defaults) on the grid and refined off
-   the grid (``to_dipoles(refine=True)``; ``refined0``: with
+   the grid (``to_dipoles(refine=True)``; ``grid0``: ``relocate=False``, the
+   penalized support; ``refined0``: with
    ``search=False``), MNE ``mixed_norm`` with its default ``alpha='sure'``,
    ``fit_dipole`` at each true dipole's peak and optionally the course-lab
    recipe (sklearn ``Lasso`` with channels as samples, ``max_iter=100,
@@ -21,7 +22,7 @@ Three parts, in one run:
    ``Lasso`` time (best of 3) over ours (best of 5), and both duality gaps.
 
 Usage: ``python benchmarks/bench_inverse.py [--quick] [--spacing MM] [--parts ...]
-[--methods grid refined refined0 mne fit_dipole lab]``.
+[--methods grid grid0 refined refined0 mne fit_dipole lab]``.
 """
 
 import argparse
@@ -101,6 +102,7 @@ def _fit_dipole_from_truth(sim):
 
 METHODS = {
     "grid": "ours irMxNE auto, grid",
+    "grid0": "ours grid, relocate=False",
     "refined": "ours irMxNE auto, refined",
     "refined0": "ours refined, no grid search",
     "mne": "MNE mixed_norm sure",
@@ -133,7 +135,14 @@ def recovery(n_draws, spacing, methods):
         est = None
         for method in methods:
             start = time.perf_counter()
-            if method == "grid" or (method.startswith("refined") and est is None):
+            if method == "grid0":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    sparse = SparseSourceLocalizer(
+                        sim.forward, sim.noise_cov, relocate=False, verbose=False
+                    ).fit(sim.evoked)
+                found = sparse.source_rr_[sparse.active_set_]
+            elif method == "grid" or (method.startswith("refined") and est is None):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     est = SparseSourceLocalizer(

@@ -3,6 +3,7 @@
 import mne
 import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
 from sk_eeg.datasets import make_sparse_sources
 from sk_eeg.inverse import SparseSourceLocalizer
@@ -157,7 +158,7 @@ def test_search_recovers_sources_the_grid_solution_misplaces():
     grid search first puts both within 3.5 mm (half a grid step)."""
     sim = make_sparse_sources(2, snr=5.4, spacing=7.0, off_grid=True, random_state=4)
     est = SparseSourceLocalizer(
-        sim.forward, sim.noise_cov, alpha=0.2, verbose=False
+        sim.forward, sim.noise_cov, alpha=0.2, relocate=False, verbose=False
     ).fit(sim.evoked)
     searched = est.to_dipoles(refine=True, bem=sim.sphere)
     assert len(searched) == 2
@@ -171,3 +172,39 @@ def test_search_recovers_sources_the_grid_solution_misplaces():
         np.min(np.linalg.norm(plain_pos - p, axis=1)) * 1e3 for p in sim.source_pos
     ]
     assert max(err_plain) > 3.5
+
+
+def test_relocated_grid_sources_lie_within_one_grid_step_of_the_truth():
+    """Same problem: the penalized support lies 2-7 grid steps from the
+    planted dipoles; re-placed on the grid (relocate=True, the default), each
+    planted dipole has its own grid source within one grid step (7 mm), with
+    least-squares currents and the sparse solution kept in coef_sparse_."""
+    sim = make_sparse_sources(2, snr=5.4, spacing=7.0, off_grid=True, random_state=4)
+
+    def errors(est):
+        found = est.source_rr_[est.active_set_]
+        dist = np.linalg.norm(sim.source_pos[:, None] - found[None], axis=2) * 1e3
+        row, col = linear_sum_assignment(dist)
+        return dist[row, col], len(found)
+
+    kw = dict(alpha=0.2, verbose=False)
+    sparse = SparseSourceLocalizer(sim.forward, sim.noise_cov, relocate=False, **kw)
+    sparse.fit(sim.evoked)
+    est = SparseSourceLocalizer(sim.forward, sim.noise_cov, **kw).fit(sim.evoked)
+    err_sparse, _ = errors(sparse)
+    err, n_found = errors(est)
+    assert err_sparse.max() > 7.0
+    assert n_found == 2 and err.max() <= 7.0
+    np.testing.assert_allclose(est.coef_sparse_, sparse.coef_)
+    # Least-squares currents: the residual is orthogonal to the active gain.
+    problem = est._problem
+    cols = np.repeat(est.active_set_, est.n_orient_)
+    white_fit = problem.gain[:, cols] @ (
+        est.coef_[cols] / problem.source_weighting[cols, None]
+    )
+    resid = est._white - white_fit
+    scale = np.abs(problem.gain[:, cols].T @ est._white).max()
+    np.testing.assert_allclose(problem.gain[:, cols].T @ resid, 0, atol=1e-8 * scale)
+    assert len(est.to_stc().vertices[0]) == 2
+    dip_pos = np.array([d.pos[0] for d in est.to_dipoles()])
+    np.testing.assert_allclose(dip_pos, est.source_rr_[est.active_set_])

@@ -23,6 +23,7 @@ from ._forward import (
     _prepare_problem,
     _read_forward,
 )
+from ._refine import _relocate_on_grid
 from ._solvers import (
     _block_norms,
     _debias,
@@ -95,6 +96,21 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     debias : bool
         Rescale the active sources' amplitudes by least squares (factors >= 1)
         to undo the shrinkage of the penalty (sparse solvers only).
+    relocate : bool
+        Re-place the sources of the ``'mxne'`` / ``'irmxne'`` solution on the
+        grid, with least-squares currents (ignored by ``'lasso'`` and
+        ``'mne'``). Neighbouring active sources (closer than 1.5 grid steps
+        to a stronger one) are merged; each source then moves to the grid
+        point that explains most of the whitened data given the others
+        (alternating projection [3]_); sources explaining less than four
+        times the power a free dipole fits to noise are dropped, and one is
+        added at the grid point explaining most of the residual if it
+        explains more than that. The penalized solution is kept in
+        ``coef_sparse_``. The default is True: on simulated 2-3 dipole EEG
+        problems on a 7 mm grid it brings the median localization error of
+        the grid solution from about 23 to 5 mm (the penalty's support is
+        often a few grid steps off); False gives the penalized solution
+        itself (debiased if ``debias``).
     alphas : array-like | None
         Grid for ``alpha='auto'`` or ``'sure'`` (fractions of ``alpha_max``,
         or ``lambda2`` values for ``'mne'``). None: 10 values from 0.9 to
@@ -119,6 +135,9 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     coef_ : ndarray, shape (n_sources * n_orient, n_times)
         Source currents (A m), zero off the support; the ``n_orient`` rows of a
         source are adjacent.
+    coef_sparse_ : ndarray, shape (n_sources * n_orient, n_times)
+        The penalized (debiased if ``debias``) solution before ``relocate``;
+        the same as ``coef_`` when nothing was re-placed.
     active_set_ : ndarray of bool, shape (n_sources,)
         Sources with a non-zero current.
     n_active_ : int
@@ -177,8 +196,9 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     ``evoked.apply_baseline((None, 0)).crop(0.05, 0.15)``); ``fit`` warns when
     an offset or drift dominates, when ``alpha='auto'`` / ``'sure'`` picks the
     edge of its grid and when no model predicts held-out sensors better than
-    zero (too few trials, wrong window or covariance). The grid solution is
-    limited by the grid step; :meth:`to_dipoles` with ``refine=True`` fits
+    zero (too few trials, wrong window or covariance). The grid solution
+    (re-placed on the grid by ``relocate``) is limited by the grid step;
+    :meth:`to_dipoles` with ``refine=True`` fits
     each active source as a free dipole in continuous space with the BEM or
     sphere model of the forward (as :func:`mne.fit_dipole` does).
 
@@ -195,6 +215,8 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
     .. [2] Strohmeier, Bekhti, Haueisen, Gramfort (2016). The iterative
        reweighted mixed-norm estimate for spatio-temporal MEG/EEG source
        reconstruction. IEEE TMI 35(10):2218.
+    .. [3] Adler, Wax, Pantazis (2022). Brain source localization by
+       alternating projection. Proc IEEE ISBI.
 
     Examples
     --------
@@ -221,6 +243,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         depth=0.8,
         n_reweightings=10,
         debias=True,
+        relocate=True,
         alphas=None,
         cv=5,
         tol=1e-4,
@@ -237,6 +260,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         self.depth = depth
         self.n_reweightings = n_reweightings
         self.debias = debias
+        self.relocate = relocate
         self.alphas = alphas
         self.cv = cv
         self.tol = tol
@@ -293,6 +317,11 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, Integral) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+        for name in ("debias", "relocate"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(
+                    f"{name} must be True or False, got {getattr(self, name)!r}."
+                )
         if not isinstance(self.tol, Real) or not self.tol > 0:
             raise ValueError(f"tol must be a positive float, got {self.tol!r}.")
         if self.depth is not None and (
@@ -526,6 +555,17 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         X_w = X_w * unit
         if Vh is not None:
             X_w = X_w @ Vh
+        self.coef_sparse_ = X_w * problem.source_weighting[:, None]
+        if self.relocate and solver in ("mxne", "irmxne"):
+            X_w = _relocate_on_grid(
+                gain,
+                white,
+                X_w,
+                n_orient,
+                model.source_rr,
+                nave,
+                problem.unit_noise,
+            )
         self.alpha_ = alpha
         # alpha_abs = alpha * alpha_max of the solved (RMS-unit, time-compressed)
         # data, whose alpha_max is that of the whitened data over ``unit``.

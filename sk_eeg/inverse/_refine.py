@@ -364,3 +364,68 @@ def _add_from_residual(
         positions = trial
         added.append(best)
     return positions, added
+
+
+def _relocate_on_grid(gain, white, coef, n_orient, source_rr, nave, unit_noise):
+    """Re-place a sparse solution's sources on the grid; least-squares currents.
+
+    Active sources closer than 1.5 grid steps to a stronger one are merged
+    (a focal source shared by neighbouring grid points), then placed, pruned
+    and completed by :func:`_select_dipoles`: each moves to the grid point
+    explaining most of the whitened data given the others, those explaining
+    less than four times the power a free dipole fits to noise are dropped and
+    one is added where the residual still holds more. Without unit noise
+    (no noise covariance: the data scale is arbitrary) nothing is dropped or
+    added, the sources are only re-placed.
+
+    Parameters
+    ----------
+    gain : array, shape (n_channels, n_sources * n_orient)
+        Whitened, weighted gain.
+    white : array, shape (n_channels, n_times)
+        Whitened data.
+    coef : array, shape (n_sources * n_orient, n_times)
+        The sparse solution in the units of ``gain``.
+    n_orient : int
+        Orientations per source.
+    source_rr : array, shape (n_sources, 3)
+        Grid positions (metres).
+    nave : int
+        Number of averaged epochs (the noise power of ``white`` is 1 / nave).
+    unit_noise : bool
+        Whether ``white`` has unit noise variance per epoch.
+
+    Returns
+    -------
+    coef : array, shape (n_sources * n_orient, n_times)
+        Least-squares currents of the re-placed sources, zero elsewhere.
+    """
+    n_channels, n_times = white.shape
+    blocks = gain.reshape(n_channels, -1, n_orient)
+    currents = coef.reshape(-1, n_orient, n_times)
+    active = np.flatnonzero(np.any(currents != 0, axis=(1, 2)))
+    if active.size == 0:
+        return coef
+    power = np.sum(
+        np.einsum("cso,sot->sct", blocks[:, active], currents[active]) ** 2,
+        axis=(1, 2),
+    )
+    distance = 1.5 * _grid_step(source_rr)
+    if distance > 0:  # not for sources given no distinct positions
+        active = active[_merge_neighbours(source_rr[active], power, distance)[0]]
+    # A free dipole fitted to noise alone explains n_orient * n_times / nave
+    # of the whitened average's power on average; see SparseSourceLocalizer._refine.
+    threshold = 4.0 * n_orient * n_times / nave if unit_noise else 0.0
+    index = _select_dipoles(
+        blocks,
+        white @ white.T,
+        active,
+        threshold,
+        n_extra=1 if unit_noise else 0,
+    )
+    cols = np.zeros(blocks.shape[1], dtype=bool)
+    cols[index] = True
+    cols = np.repeat(cols, n_orient)
+    out = np.zeros_like(coef)
+    out[cols] = _moments(gain[:, cols], white)
+    return out
