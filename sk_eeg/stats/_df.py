@@ -66,6 +66,69 @@ def _deviance_and_cov(phi, P, struct):
     return dev, cov
 
 
+# sign pairs of the mixed second differences: f(++) - f(+-) - f(-+) + f(--)
+_CORNERS = ((1, 1), (1, -1), (-1, 1), (-1, -1))
+
+
+def _fd_offsets(m, corners=_CORNERS):
+    """Finite-difference offsets in ``m`` parameters and the pairs ``i < j``.
+
+    The rows are 0, then ``+e_i`` and ``-e_i`` for each ``i``, then
+    ``si e_i + sj e_j`` for each pair and each ``(si, sj)`` of ``corners``.
+    """
+    offsets = [np.zeros(m)]
+    for i in range(m):
+        for s in (1.0, -1.0):
+            e = np.zeros(m)
+            e[i] = s
+            offsets.append(e)
+    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
+    for i, j in pairs:
+        for si, sj in corners:
+            e = np.zeros(m)
+            e[i], e[j] = si, sj
+            offsets.append(e)
+    return np.array(offsets), pairs
+
+
+def _fd_derivatives(dev, cov, h, pairs):
+    """Hessian of ``dev`` and gradient of ``cov`` by central differences.
+
+    ``dev`` (E, N) and ``cov`` (E, N, p, p) are evaluated at the
+    :func:`_fd_offsets` (all four corners) scaled by the steps ``h`` (N, m).
+    """
+    n, m = h.shape
+    f0 = dev[0]
+    hess = np.zeros((n, m, m))
+    dcov = np.zeros((m,) + cov.shape[1:])
+    for i in range(m):
+        fp, fm = dev[1 + 2 * i], dev[2 + 2 * i]
+        hess[:, i, i] = (fp - 2 * f0 + fm) / h[:, i] ** 2
+        dcov[i] = (cov[1 + 2 * i] - cov[2 + 2 * i]) / (2 * h[:, i, None, None])
+    base = 1 + 2 * m
+    for k, (i, j) in enumerate(pairs):
+        fpp, fpm, fmp, fmm = dev[base + 4 * k : base + 4 * k + 4]
+        hess[:, i, j] = hess[:, j, i] = (fpp - fpm - fmp + fmm) / (
+            4 * h[:, i] * h[:, j]
+        )
+    return hess, dcov
+
+
+def _eigen_df(L, cov, dcov, acov):
+    """Satterthwaite df of each eigen-direction of the contrast ``L``.
+
+    ``cov`` (N, p, p) is the covariance of the fixed effects, ``dcov``
+    (m, N, p, p) its gradient in the variance parameters and ``acov``
+    (N, m, m) their asymptotic covariance.
+    """
+    lcl = L @ cov @ L.T  # (N, q, q)
+    d, vec = np.linalg.eigh(lcl)
+    ptl = np.einsum("nqm,qp->nmp", vec, L)  # rows: eigen directions
+    grad = np.einsum("nmp,inpr,nmr->nmi", ptl, dcov, ptl)  # (N, q, m)
+    denom = np.einsum("nmi,nij,nmj->nm", grad, acov, grad)
+    return 2 * d**2 / np.maximum(denom, 1e-300)
+
+
 def satterthwaite_df(stats, fit, struct, contrasts, rel_step=1e-4):
     """Satterthwaite denominator df of every contrast at every fit.
 
@@ -119,34 +182,10 @@ def satterthwaite_df(stats, fit, struct, contrasts, rel_step=1e-4):
     )
     h = rel_step * np.where(free, phi0, 1.0)
     n_par = 3
-    offsets = [np.zeros(n_par)]
-    for i in range(n_par):
-        for s in (1, -1):
-            e = np.zeros(n_par)
-            e[i] = s
-            offsets.append(e)
-    pairs = [(i, j) for i in range(n_par) for j in range(i + 1, n_par)]
-    for i, j in pairs:
-        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            e = np.zeros(n_par)
-            e[i], e[j] = si, sj
-            offsets.append(e)
-    offsets = np.array(offsets)  # (E, 3)
+    offsets, pairs = _fd_offsets(n_par)  # (E, 3)
     phi = phi0[None] + offsets[:, None, :] * (h * free)[None]
     dev, cov = _deviance_and_cov(phi, P, struct)
-    f0 = dev[0]
-    hess = np.zeros((n, n_par, n_par))
-    dcov = np.zeros((n_par,) + cov.shape[1:])
-    for i in range(n_par):
-        fp, fm = dev[1 + 2 * i], dev[2 + 2 * i]
-        hess[:, i, i] = (fp - 2 * f0 + fm) / h[:, i] ** 2
-        dcov[i] = (cov[1 + 2 * i] - cov[2 + 2 * i]) / (2 * h[:, i, None, None])
-    base = 1 + 2 * n_par
-    for k, (i, j) in enumerate(pairs):
-        fpp, fpm, fmp, fmm = dev[base + 4 * k : base + 4 * k + 4]
-        hess[:, i, j] = hess[:, j, i] = (fpp - fpm - fmp + fmm) / (
-            4 * h[:, i] * h[:, j]
-        )
+    hess, dcov = _fd_derivatives(dev, cov, h, pairs)
     # fixed parameters: no curvature coupling, no gradient
     mask2 = free[:, :, None] & free[:, None, :]
     hess = np.where(mask2, hess, 0.0) + np.eye(n_par)[None] * (~free)[:, :, None]
@@ -154,12 +193,7 @@ def satterthwaite_df(stats, fit, struct, contrasts, rel_step=1e-4):
     acov = 2 * np.linalg.inv(hess)  # (N, 3, 3)
     out = []
     for L in contrasts:
-        lcl = L @ cov[0] @ L.T  # (N, q, q)
-        d, vec = np.linalg.eigh(lcl)
-        ptl = np.einsum("nqm,qp->nmp", vec, L)  # rows: eigen directions
-        grad = np.einsum("nmp,inpr,nmr->nmi", ptl, dcov, ptl)  # (N, q, 3)
-        denom = np.einsum("nmi,nij,nmj->nm", grad, acov, grad)
-        nu = 2 * d**2 / np.maximum(denom, 1e-300)
+        nu = _eigen_df(L, cov[0], dcov, acov)
         out.append(
             np.where(degenerate, np.nan, _combine_df(nu)).reshape(fit["sigma2"].shape)
         )

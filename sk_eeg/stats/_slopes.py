@@ -24,7 +24,7 @@ timepoints and datasets at once.
 
 import numpy as np
 
-from ._df import _combine_df
+from ._df import _combine_df, _eigen_df, _fd_derivatives, _fd_offsets
 from ._reml import _backtrack, _logdet_rss
 
 
@@ -180,18 +180,7 @@ def _sub(P, idx):
 
 def _fd_points(m):
     """Offsets for a central gradient and a forward mixed Hessian."""
-    pts = [np.zeros(m)]
-    for i in range(m):
-        for s in (1.0, -1.0):
-            e = np.zeros(m)
-            e[i] = s
-            pts.append(e)
-    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
-    for i, j in pairs:
-        e = np.zeros(m)
-        e[i] = e[j] = 1.0
-        pts.append(e)
-    return np.array(pts), pairs
+    return _fd_offsets(m, corners=((1, 1),))
 
 
 def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
@@ -335,48 +324,16 @@ def satterthwaite_slopes(P, fit, ss, contrasts, rel_step=1e-4):
         Denominator degrees of freedom.
     """
     phi0 = np.concatenate([fit["theta"], fit["sigma2"][:, None]], 1)
-    n, m = phi0.shape
+    m = phi0.shape[1]
     # theta is relative to the residual sd: steps on the scale of 1 (relative
     # steps on a small entry are swamped by rounding), s2 relative
     h = rel_step * np.maximum(np.abs(phi0), 1.0)
     h[:, -1] = rel_step * phi0[:, -1]
-    offsets = [np.zeros(m)]
-    for i in range(m):
-        for s in (1.0, -1.0):
-            e = np.zeros(m)
-            e[i] = s
-            offsets.append(e)
-    pairs = [(i, j) for i in range(m) for j in range(i + 1, m)]
-    for i, j in pairs:
-        for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-            e = np.zeros(m)
-            e[i], e[j] = si, sj
-            offsets.append(e)
-    offsets = np.array(offsets)
+    offsets, pairs = _fd_offsets(m)
     dev, cov = _deviance_and_cov(phi0[None] + offsets[:, None] * h[None], P, ss)
-    f0 = dev[0]
-    hess = np.zeros((n, m, m))
-    dcov = np.zeros((m,) + cov.shape[1:])
-    for i in range(m):
-        fp, fm = dev[1 + 2 * i], dev[2 + 2 * i]
-        hess[:, i, i] = (fp - 2 * f0 + fm) / h[:, i] ** 2
-        dcov[i] = (cov[1 + 2 * i] - cov[2 + 2 * i]) / (2 * h[:, i, None, None])
-    base = 1 + 2 * m
-    for k, (i, j) in enumerate(pairs):
-        fpp, fpm, fmp, fmm = dev[base + 4 * k : base + 4 * k + 4]
-        hess[:, i, j] = hess[:, j, i] = (fpp - fpm - fmp + fmm) / (
-            4 * h[:, i] * h[:, j]
-        )
+    hess, dcov = _fd_derivatives(dev, cov, h, pairs)
     acov = 2 * np.linalg.pinv(hess, hermitian=True)
-    out = []
-    for L in contrasts:
-        lcl = L @ cov[0] @ L.T
-        d, vec = np.linalg.eigh(lcl)
-        ptl = np.einsum("nqm,qp->nmp", vec, L)
-        grad = np.einsum("nmp,inpr,nmr->nmi", ptl, dcov, ptl)
-        denom = np.einsum("nmi,nij,nmj->nm", grad, acov, grad)
-        out.append(_combine_df(2 * d**2 / np.maximum(denom, 1e-300)))
-    return np.stack(out)
+    return np.stack([_combine_df(_eigen_df(L, cov[0], dcov, acov)) for L in contrasts])
 
 
 # largest number of (point x problem x subject x size x r x q) elements at once
