@@ -25,6 +25,41 @@ def mne_sample_dir():
     return MNE_SAMPLE_DIR
 
 
+@pytest.fixture(scope="module")
+def nested_data():
+    """Small nested EEG-like data ``(X, design)`` for the stats tests."""
+    from sk_eeg.datasets import make_nested_timeseries
+
+    return make_nested_timeseries(
+        n_subjects=4,
+        n_channels=[3, 5, 4, 4],
+        n_times=24,
+        effect_window=(8, 16),
+        hit_miss_effect=1.5,
+        random_state=0,
+    )
+
+
+@pytest.fixture
+def cluster_test():
+    """Make a small, fast ClusterLMETest (formula ``hit_miss * region``)."""
+    from sk_eeg.stats import ClusterLMETest
+
+    def make(formula="hit_miss * region", **kwargs):
+        params = dict(
+            groups="sid",
+            nested="ch",
+            n_permutations=19,
+            batch_size=5,
+            random_state=0,
+            verbose=False,
+        )
+        params.update(kwargs)
+        return ClusterLMETest(formula, **params)
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

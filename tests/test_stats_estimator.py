@@ -14,38 +14,13 @@ from sk_eeg.datasets import make_nested_timeseries
 from sk_eeg.stats import ClusterLMETest
 
 
-@pytest.fixture(scope="module")
-def small_data():
-    return make_nested_timeseries(
-        n_subjects=4,
-        n_channels=[3, 5, 4, 4],
-        n_times=24,
-        effect_window=(8, 16),
-        hit_miss_effect=1.5,
-        random_state=0,
-    )
-
-
-def _small_test(**kwargs):
-    params = dict(
-        groups="sid",
-        nested="ch",
-        n_permutations=19,
-        batch_size=5,
-        random_state=0,
-        verbose=False,
-    )
-    params.update(kwargs)
-    return ClusterLMETest("hit_miss * region", **params)
-
-
-def test_results_identical_for_n_jobs_and_dask_backend(small_data):
+def test_results_identical_for_n_jobs_and_dask_backend(nested_data, cluster_test):
     from dask.distributed import Client, LocalCluster
     from joblib import parallel_config
 
-    X, design = small_data
-    ref = _small_test(n_jobs=1).fit(X, design=design)
-    two = _small_test(n_jobs=2).fit(X, design=design)
+    X, design = nested_data
+    ref = cluster_test(n_jobs=1).fit(X, design=design)
+    two = cluster_test(n_jobs=2).fit(X, design=design)
     with (
         LocalCluster(
             n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
@@ -53,26 +28,30 @@ def test_results_identical_for_n_jobs_and_dask_backend(small_data):
         Client(cluster),
     ):
         with parallel_config(backend="dask"):
-            dask = _small_test(n_jobs=2).fit(X, design=design)
+            dask = cluster_test(n_jobs=2).fit(X, design=design)
     for other in (two, dask):
         np.testing.assert_array_equal(other.null_stat_, ref.null_stat_)
         np.testing.assert_array_equal(other.p_corrected_, ref.p_corrected_)
         pd.testing.assert_frame_equal(other.clusters_, ref.clusters_)
 
 
-def test_same_random_state_same_null_and_different_state_differs(small_data):
-    X, design = small_data
-    a = _small_test().fit(X, design=design)
-    b = _small_test(batch_size=7).fit(X, design=design)
-    c = _small_test(random_state=1).fit(X, design=design)
+def test_same_random_state_same_null_and_different_state_differs(
+    nested_data, cluster_test
+):
+    X, design = nested_data
+    a = cluster_test().fit(X, design=design)
+    b = cluster_test(batch_size=7).fit(X, design=design)
+    c = cluster_test(random_state=1).fit(X, design=design)
     # batch_size only changes how permutations are grouped into tasks
     np.testing.assert_allclose(a.null_stat_, b.null_stat_, rtol=1e-10)
     assert not np.array_equal(a.null_stat_, c.null_stat_)
 
 
-def test_killed_run_resumes_from_checkpoint(small_data, tmp_path, monkeypatch):
-    X, design = small_data
-    ref = _small_test().fit(X, design=design)
+def test_killed_run_resumes_from_checkpoint(
+    nested_data, tmp_path, monkeypatch, cluster_test
+):
+    X, design = nested_data
+    ref = cluster_test().fit(X, design=design)
     path = tmp_path / "null.npz"
     original = null_module.null_chunk
     calls = []
@@ -85,7 +64,7 @@ def test_killed_run_resumes_from_checkpoint(small_data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(null_module, "null_chunk", dying)
     with pytest.raises(KeyboardInterrupt):
-        _small_test(checkpoint=path).fit(X, design=design)
+        cluster_test(checkpoint=path).fit(X, design=design)
     assert path.exists()
 
     def counting(*args, **kwargs):
@@ -94,19 +73,19 @@ def test_killed_run_resumes_from_checkpoint(small_data, tmp_path, monkeypatch):
 
     calls.clear()
     monkeypatch.setattr(null_module, "null_chunk", counting)
-    resumed = _small_test(checkpoint=path).fit(X, design=design)
+    resumed = cluster_test(checkpoint=path).fit(X, design=design)
     n_chunks = 3 * 4  # three terms, 19 permutations in chunks of 5
     assert len(calls) == n_chunks - 5
     np.testing.assert_array_equal(resumed.null_stat_, ref.null_stat_)
     pd.testing.assert_frame_equal(resumed.clusters_, ref.clusters_)
     # a checkpoint of another run is refused
     with pytest.raises(ValueError, match="different run"):
-        _small_test(checkpoint=path, random_state=5).fit(X, design=design)
+        cluster_test(checkpoint=path, random_state=5).fit(X, design=design)
 
 
-def test_fitted_attributes_frames_and_plot(small_data):
-    X, design = small_data
-    test = _small_test(n_permutations=39).fit(X, design=design)
+def test_fitted_attributes_frames_and_plot(nested_data, cluster_test):
+    X, design = nested_data
+    test = cluster_test(n_permutations=39).fit(X, design=design)
     assert test.terms_ == ["hit_miss", "region", "hit_miss:region"]
     assert test.term_levels_ == {
         "hit_miss": "within",
@@ -133,8 +112,8 @@ def test_fitted_attributes_frames_and_plot(small_data):
     assert test.transform(X).shape == (len(X), test.get_support().sum())
 
 
-def test_predict_gives_cell_means_for_a_saturated_ols_model(small_data):
-    X, design = small_data
+def test_predict_gives_cell_means_for_a_saturated_ols_model(nested_data):
+    X, design = nested_data
     test = ClusterLMETest(
         "hit_miss * region", n_permutations=9, verbose=False, random_state=0
     )
@@ -170,7 +149,7 @@ def test_fit_with_y_is_one_way_anova_and_selects_in_a_pipeline():
     assert cross_val_score(pipe, X, y, cv=3).mean() > 0.5
 
 
-def test_epochs_input_uses_metadata_and_times():
+def test_epochs_input_uses_metadata_and_times(cluster_test):
     import mne
 
     X, design = make_nested_timeseries(
@@ -185,19 +164,20 @@ def test_epochs_input_uses_metadata_and_times():
     epochs = mne.EpochsArray(
         X[:, None, :], info, tmin=-0.05, metadata=design, verbose=False
     )
-    test = _small_test().fit(epochs)
+    test = cluster_test().fit(epochs)
     np.testing.assert_allclose(test.times_, epochs.times)
-    ref = _small_test().fit(X, design=design)
+    ref = cluster_test().fit(X, design=design)
     np.testing.assert_allclose(test.stat_, ref.stat_)
     assert "time" in test.to_frame().columns
 
 
 def test_sum_and_treatment_coding_agree_on_the_interaction_and_differ_on_mains(
-    small_data,
+    nested_data,
+    cluster_test,
 ):
-    X, design = small_data
-    s = _small_test(n_permutations=1, coding="sum")
-    t = _small_test(n_permutations=1, coding="treatment")
+    X, design = nested_data
+    s = cluster_test(n_permutations=1, coding="sum")
+    t = cluster_test(n_permutations=1, coding="treatment")
     with pytest.warns(UserWarning):
         s.fit(X, design=design)
         t.fit(X, design=design)
@@ -205,10 +185,10 @@ def test_sum_and_treatment_coding_agree_on_the_interaction_and_differ_on_mains(
     assert not np.allclose(s.stat_[1], t.stat_[1])
 
 
-def test_channel_labels_are_read_within_subject(small_data):
-    X, design = small_data
+def test_channel_labels_are_read_within_subject(nested_data, cluster_test):
+    X, design = nested_data
     assert design.groupby("ch")["sid"].nunique().max() > 1  # ch00 in every sid
-    test = _small_test(n_permutations=1, df_method="between-within")
+    test = cluster_test(n_permutations=1, df_method="between-within")
     with pytest.warns(UserWarning):
         test.fit(X, design=design)
     n_channels = design.groupby(["sid", "ch"]).ngroups
@@ -236,8 +216,8 @@ def test_channel_labels_are_read_within_subject(small_data):
         ),
     ],
 )
-def test_bad_input_gets_a_clear_error(small_data, kwargs, fit_kwargs, match):
-    X, design = small_data
+def test_bad_input_gets_a_clear_error(nested_data, kwargs, fit_kwargs, match):
+    X, design = nested_data
     design = design.copy()
     X = X.copy()
     kind = fit_kwargs.get("design")
@@ -260,13 +240,13 @@ def test_bad_input_gets_a_clear_error(small_data, kwargs, fit_kwargs, match):
         ClusterLMETest(formula, **params).fit(X, design=design)
 
 
-def test_missing_design_and_y_is_an_error(small_data):
-    X, _ = small_data
+def test_missing_design_and_y_is_an_error(nested_data):
+    X, _ = nested_data
     with pytest.raises(ValueError, match="fit needs design"):
         ClusterLMETest("hit_miss").fit(X)
 
 
-def test_unbalanced_design_with_dropped_rows_runs(small_data):
+def test_unbalanced_design_with_dropped_rows_runs(nested_data, cluster_test):
     X, design = make_nested_timeseries(
         n_subjects=4,
         n_channels=5,
@@ -275,11 +255,11 @@ def test_unbalanced_design_with_dropped_rows_runs(small_data):
         n_missing=5,
         random_state=3,
     )
-    test = _small_test(permutation_scheme="freedman-lane").fit(X, design=design)
+    test = cluster_test(permutation_scheme="freedman-lane").fit(X, design=design)
     assert np.isfinite(test.stat_).all() and np.isfinite(test.null_stat_).all()
 
 
-def test_tfce_and_size_cluster_statistics_find_the_effect():
+def test_tfce_and_size_cluster_statistics_find_the_effect(cluster_test):
     X, design = make_nested_timeseries(
         n_subjects=4,
         n_channels=6,
@@ -289,7 +269,7 @@ def test_tfce_and_size_cluster_statistics_find_the_effect():
         random_state=0,
     )
     for kwargs in ({"cluster_stat": "tfce"}, {"cluster_stat": "size"}):
-        test = _small_test(
+        test = cluster_test(
             n_permutations=39, permutation_scheme="labels", **kwargs
         ).fit(X, design=design)
         sig = test.clusters_[test.clusters_["significant"]]
@@ -298,8 +278,8 @@ def test_tfce_and_size_cluster_statistics_find_the_effect():
         assert inside.min() >= 6 and inside.max() <= 17
 
 
-def test_cli_writes_results_from_a_csv(tmp_path, small_data, capsys):
-    X, design = small_data
+def test_cli_writes_results_from_a_csv(tmp_path, nested_data, capsys):
+    X, design = nested_data
     wide = pd.concat(
         [design, pd.DataFrame(X, columns=[f"t{i}" for i in range(X.shape[1])])],
         axis=1,

@@ -11,37 +11,13 @@ from sklearn.pipeline import make_pipeline
 import sk_eeg.stats._null as null_module
 from sk_eeg.cli import main
 from sk_eeg.datasets import make_nested_timeseries
-from sk_eeg.stats import ClusterLMETest
 
 
-@pytest.fixture(scope="module")
-def small_data():
-    return make_nested_timeseries(
-        n_subjects=4,
-        n_channels=[3, 5, 4, 4],
-        n_times=24,
-        effect_window=(8, 16),
-        hit_miss_effect=1.5,
-        random_state=0,
-    )
-
-
-def _small_test(**kwargs):
-    params = dict(
-        groups="sid",
-        nested="ch",
-        n_permutations=19,
-        batch_size=5,
-        random_state=0,
-        verbose=False,
-    )
-    params.update(kwargs)
-    return ClusterLMETest(params.pop("formula", "hit_miss * region"), **params)
-
-
-def test_checkpoint_resumes_with_another_batch_size(small_data, tmp_path, monkeypatch):
-    X, design = small_data
-    ref = _small_test().fit(X, design=design)
+def test_checkpoint_resumes_with_another_batch_size(
+    nested_data, tmp_path, monkeypatch, cluster_test
+):
+    X, design = nested_data
+    ref = cluster_test().fit(X, design=design)
     path = tmp_path / "null.npz"
     original = null_module.null_chunk
     calls = []
@@ -54,11 +30,11 @@ def test_checkpoint_resumes_with_another_batch_size(small_data, tmp_path, monkey
 
     monkeypatch.setattr(null_module, "null_chunk", dying)
     with pytest.raises(KeyboardInterrupt):
-        _small_test(checkpoint=path).fit(X, design=design)
+        cluster_test(checkpoint=path).fit(X, design=design)
     monkeypatch.setattr(null_module, "null_chunk", original)
     # 4 chunks of 5 permutations were saved; resume in chunks of 7 and of 3
     for batch_size in (7, 3):
-        resumed = _small_test(checkpoint=path, batch_size=batch_size).fit(
+        resumed = cluster_test(checkpoint=path, batch_size=batch_size).fit(
             X, design=design
         )
         np.testing.assert_allclose(resumed.null_stat_, ref.null_stat_, rtol=1e-10)
@@ -67,26 +43,27 @@ def test_checkpoint_resumes_with_another_batch_size(small_data, tmp_path, monkey
 
 
 def test_float_column_with_two_values_warns_and_says_how_to_make_a_factor(
-    small_data,
+    nested_data,
+    cluster_test,
 ):
-    X, design = small_data
+    X, design = nested_data
     floats = design.assign(hit_miss=design["hit_miss"].astype(float))
     with pytest.warns(
         UserWarning,
         match=r"'hit_miss' is float with two distinct.*"
         r"astype\(int\)",
     ):
-        as_covariate = _small_test(n_permutations=19).fit(X, design=floats)
+        as_covariate = cluster_test(n_permutations=19).fit(X, design=floats)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        as_factor = _small_test(n_permutations=19).fit(X, design=design)
+        as_factor = cluster_test(n_permutations=19).fit(X, design=design)
     assert not any("two distinct" in str(w.message) for w in record)
     # a 0/1 covariate is not the sum-coded factor: the region F changes
     assert not np.allclose(as_covariate.stat_[1], as_factor.stat_[1])
 
 
-def test_progress_bar_counts_permutations(small_data, monkeypatch):
-    X, design = small_data
+def test_progress_bar_counts_permutations(nested_data, monkeypatch, cluster_test):
+    X, design = nested_data
     bars = []
     original = null_module.progress_bar
 
@@ -98,7 +75,7 @@ def test_progress_bar_counts_permutations(small_data, monkeypatch):
         return bar
 
     monkeypatch.setattr(null_module, "progress_bar", recording)
-    _small_test(n_permutations=23, batch_size=4).fit(X, design=design)
+    cluster_test(n_permutations=23, batch_size=4).fit(X, design=design)
     ((kwargs, steps),) = bars
     assert kwargs["total"] == 23  # permutations, not 3 terms x 6 chunks
     assert sum(steps) == 23 and max(steps) <= 4
@@ -111,12 +88,12 @@ def test_cli_threshold_error_names_the_option(tmp_path, capsys):
     assert "--threshold" in err and "'abc'" in err and "null-percentile" in err
 
 
-def test_nan_in_a_dataframe_gets_our_message(small_data):
-    X, design = small_data
+def test_nan_in_a_dataframe_gets_our_message(nested_data, cluster_test):
+    X, design = nested_data
     frame = pd.DataFrame(X)
     frame.iloc[3, 5] = np.nan
     with pytest.raises(ValueError, match=r"X has NaN in 1 rows \(first: \[3\]\)"):
-        _small_test().fit(frame, design=design)
+        cluster_test().fit(frame, design=design)
 
 
 def _epochs(n_channels=1, random_state=1):
@@ -136,10 +113,10 @@ def _epochs(n_channels=1, random_state=1):
     return epochs, X, design
 
 
-def test_pipeline_on_epochs_transforms_epochs():
+def test_pipeline_on_epochs_transforms_epochs(cluster_test):
     epochs, X, design = _epochs()
     y = design["hit_miss"].to_numpy()
-    test = _small_test(formula="hit_miss", nested=None, n_permutations=39)
+    test = cluster_test(formula="hit_miss", nested=None, n_permutations=39)
     pipe = make_pipeline(test, LogisticRegression()).fit(epochs, y)
     selected = pipe[0].transform(epochs)
     np.testing.assert_array_equal(selected, X[:, pipe[0].support_])
@@ -149,10 +126,10 @@ def test_pipeline_on_epochs_transforms_epochs():
         pipe[0].transform(epochs.copy().crop(0, 0.1))
 
 
-def test_times_are_used_in_frames_clusters_and_plot(small_data):
-    X, design = small_data
+def test_times_are_used_in_frames_clusters_and_plot(nested_data, cluster_test):
+    X, design = nested_data
     times = np.linspace(-0.2, 0.26, X.shape[1])
-    test = _small_test(n_permutations=39, times=times).fit(X, design=design)
+    test = cluster_test(n_permutations=39, times=times).fit(X, design=design)
     frame = test.to_frame()
     np.testing.assert_allclose(frame["time"][: X.shape[1]], times)
     row = test.clusters_.iloc[0]
@@ -163,17 +140,17 @@ def test_times_are_used_in_frames_clusters_and_plot(small_data):
     assert ax.get_xlabel() == "" and fig.axes[-1].get_xlabel() == "time (s)"
     np.testing.assert_allclose(ax.lines[0].get_xdata(), times)
     with pytest.raises(ValueError, match="times must have one value per timepoint"):
-        _small_test(times=times[:-1]).fit(X, design=design)
+        cluster_test(times=times[:-1]).fit(X, design=design)
 
 
-def test_a_flat_timepoint_does_not_change_the_others(small_data):
+def test_a_flat_timepoint_does_not_change_the_others(nested_data, cluster_test):
     # a flat channel/timepoint (all zeros) is a degenerate REML problem; the
     # other features fitted in the same batch must not change
-    X, design = small_data
+    X, design = nested_data
     flat = X.copy()
     flat[:, 3] = 0.0
-    ref = _small_test(n_permutations=19).fit(X, design=design)
-    test = _small_test(n_permutations=19).fit(flat, design=design)
+    ref = cluster_test(n_permutations=19).fit(X, design=design)
+    test = cluster_test(n_permutations=19).fit(flat, design=design)
     keep = np.arange(X.shape[1]) != 3
     np.testing.assert_allclose(test.stat_[:, keep], ref.stat_[:, keep], rtol=1e-6)
     np.testing.assert_allclose(
@@ -183,13 +160,15 @@ def test_a_flat_timepoint_does_not_change_the_others(small_data):
     for method in ("satterthwaite", "kenward-roger"):
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
-            test = _small_test(n_permutations=19, df_method=method)
+            test = cluster_test(n_permutations=19, df_method=method)
             test.fit(flat, design=design)
         assert np.isnan(test.df_den_[:, 3]).all()
         assert np.isfinite(test.df_den_[:, keep]).all()
 
 
-def test_checkpoint_written_by_another_process_is_resumed(tmp_path, monkeypatch):
+def test_checkpoint_written_by_another_process_is_resumed(
+    tmp_path, monkeypatch, cluster_test
+):
     import subprocess
     import sys
     import textwrap
@@ -212,11 +191,11 @@ def test_checkpoint_written_by_another_process_is_resumed(tmp_path, monkeypatch)
         n_subjects=3, n_channels=3, n_times=12, effect_window=(4, 8), random_state=7
     )
     kw = dict(formula="hit_miss * region", n_permutations=19, batch_size=7)
-    ref = _small_test(**kw).fit(X, design=design)
+    ref = cluster_test(**kw).fit(X, design=design)
 
     def fail(*args, **kwargs):
         raise AssertionError("every permutation should come from the checkpoint")
 
     monkeypatch.setattr(null_module, "null_chunk", fail)
-    resumed = _small_test(checkpoint=path, **kw).fit(X, design=design)
+    resumed = cluster_test(checkpoint=path, **kw).fit(X, design=design)
     np.testing.assert_allclose(resumed.null_stat_, ref.null_stat_, rtol=1e-10)
