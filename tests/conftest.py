@@ -60,6 +60,31 @@ def cluster_test():
     return make
 
 
+@pytest.fixture
+def tiny_melspec():
+    """Make a tiny, fast MelSpecCNNClassifier (one epoch on the CPU)."""
+    from sk_eeg.deep import MelSpecCNNClassifier
+
+    def make(ch_names, **kwargs):
+        params = dict(
+            backbone="test_efficientnet",
+            ch_names=ch_names,
+            n_mels=16,
+            n_fft=64,
+            win_length=64,
+            hop_length=16,
+            max_epochs=1,
+            batch_size=8,
+            device="cpu",
+            n_jobs=1,
+            random_state=0,
+        )
+        params.update(kwargs)
+        return MelSpecCNNClassifier(**params)
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

@@ -24,24 +24,6 @@ def patterns():
     return X, votes, patients, ch_names
 
 
-def _tiny(ch_names, **kwargs):
-    params = dict(
-        backbone="test_efficientnet",
-        ch_names=ch_names,
-        n_mels=16,
-        n_fft=64,
-        win_length=64,
-        hop_length=16,
-        max_epochs=1,
-        batch_size=8,
-        device="cpu",
-        n_jobs=1,
-        random_state=0,
-    )
-    params.update(kwargs)
-    return MelSpecCNNClassifier(**params)
-
-
 def _score(estimator, X, y):
     return estimator.score(X, y)
 
@@ -119,22 +101,22 @@ def test_augmentations_only_mask_and_mixup_keeps_target_rows_normalised():
     assert not torch.equal(x_mix, x)
 
 
-def test_augmentations_are_train_only_and_reproducible(patterns):
+def test_augmentations_are_train_only_and_reproducible(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
     kwargs = dict(mixup_alpha=0.4, cutout=0.5, window_mask=0.5, chain_drop=0.5)
-    a = _tiny(ch_names, **kwargs).fit(X, votes)
-    b = _tiny(ch_names, **kwargs).fit(X, votes)
+    a = tiny_melspec(ch_names, **kwargs).fit(X, votes)
+    b = tiny_melspec(ch_names, **kwargs).fit(X, votes)
     assert_allclose(a.predict_proba(X), b.predict_proba(X))
     assert_allclose(a.predict_proba(X), a.predict_proba(X))  # eval: no masks
-    c = _tiny(ch_names, random_state=1, **kwargs).fit(X, votes)
+    c = tiny_melspec(ch_names, random_state=1, **kwargs).fit(X, votes)
     assert not np.allclose(a.predict_proba(X), c.predict_proba(X))
 
 
 @pytest.mark.parametrize("backbone", ["test_efficientnet", "parallel_cnn1d"])
-def test_training_step_keeps_every_tensor_on_the_net_device(backbone):
+def test_training_step_keeps_every_tensor_on_the_net_device(backbone, tiny_melspec):
     # The "meta" device stands in for CUDA without a GPU: a tensor left on the
     # CPU (mixup, masks, mel buffers, loss) would raise a device mismatch.
-    clf = _tiny(
+    clf = tiny_melspec(
         None, backbone=backbone, montage=None, mixup_alpha=0.4, cutout=1.0,
         window_mask=1.0, chain_drop=1.0, clip_grad=1.0,
     )  # fmt: skip
@@ -149,10 +131,12 @@ def test_training_step_keeps_every_tensor_on_the_net_device(backbone):
 
 
 # ------------------------------------------------------------- the estimator
-def test_soft_targets_fit_gives_probabilities_labels_and_embeddings(patterns):
+def test_soft_targets_fit_gives_probabilities_labels_and_embeddings(
+    patterns, tiny_melspec
+):
     X, votes, _, ch_names = patterns
     state = torch.get_rng_state()
-    clf = _tiny(ch_names).fit(X, votes)
+    clf = tiny_melspec(ch_names).fit(X, votes)
     assert torch.equal(state, torch.get_rng_state())  # global torch RNG untouched
     proba = clf.predict_proba(X)
     assert proba.shape == (24, 6)
@@ -169,29 +153,29 @@ def test_soft_targets_fit_gives_probabilities_labels_and_embeddings(patterns):
     )
 
 
-def test_hard_string_labels_and_named_classes(patterns):
+def test_hard_string_labels_and_named_classes(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
     names = np.array(["seizure", "lpd", "gpd", "lrda", "grda", "other"])
     y = names[votes.argmax(1)]
-    clf = _tiny(ch_names).fit(X, y)
+    clf = tiny_melspec(ch_names).fit(X, y)
     assert set(clf.predict(X)) <= set(y)
     assert_array_equal(clf.classes_, np.unique(y))
-    soft = _tiny(ch_names, classes=names).fit(X, votes)
+    soft = tiny_melspec(ch_names, classes=names).fit(X, votes)
     assert set(soft.predict(X)) <= set(names)
     assert kl_divergence_scorer(clf, X, y) < 0
 
 
-def test_prediction_of_a_sample_does_not_depend_on_its_batch(patterns):
+def test_prediction_of_a_sample_does_not_depend_on_its_batch(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
-    clf = _tiny(ch_names, batch_size=5).fit(X, votes)
+    clf = tiny_melspec(ch_names, batch_size=5).fit(X, votes)
     together = clf.predict_proba(X)
     alone = np.concatenate([clf.predict_proba(X[i : i + 1]) for i in range(4)])
     assert_allclose(alone, together[:4], rtol=1e-5, atol=1e-6)
 
 
-def test_clone_pickle_and_set_params_round_trip(patterns):
+def test_clone_pickle_and_set_params_round_trip(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
-    clf = _tiny(ch_names).fit(X, votes)
+    clf = tiny_melspec(ch_names).fit(X, votes)
     copy = pickle.loads(pickle.dumps(clf))
     assert_allclose(copy.predict_proba(X), clf.predict_proba(X))
     fresh = clone(clf)
@@ -203,10 +187,12 @@ def test_clone_pickle_and_set_params_round_trip(patterns):
     assert len(fresh.net_.history) == 2
 
 
-def test_grid_search_with_group_kfold_over_patients_and_soft_targets(patterns):
+def test_grid_search_with_group_kfold_over_patients_and_soft_targets(
+    patterns, tiny_melspec
+):
     X, votes, patients, ch_names = patterns
     search = GridSearchCV(
-        _tiny(ch_names),
+        tiny_melspec(ch_names),
         {"pooling": ["gem", "avg"]},
         cv=GroupKFold(n_splits=2),
         scoring={"kl": kl_divergence_scorer, "acc": _score},
@@ -219,22 +205,22 @@ def test_grid_search_with_group_kfold_over_patients_and_soft_targets(patterns):
     assert search.predict_proba(X).shape == (24, 6)
 
 
-def test_epochs_input_uses_channel_names_from_info(patterns):
+def test_epochs_input_uses_channel_names_from_info(patterns, tiny_melspec):
     mne = pytest.importorskip("mne")
     X, votes, _, ch_names = patterns
     types = ["eeg"] * 19 + ["ecg"]
     info = mne.create_info(ch_names, 200.0, types)
     epochs = mne.EpochsArray(X * 1e-6, info, verbose=False)
-    a = _tiny(None).fit(epochs, votes)
-    b = _tiny(ch_names).fit(X, votes)
+    a = tiny_melspec(None).fit(epochs, votes)
+    b = tiny_melspec(ch_names).fit(X, votes)
     # float32 inputs differ by an ulp after the µV conversion; training keeps
     # that difference small
     assert_allclose(a.predict_proba(epochs), b.predict_proba(X), rtol=0, atol=2e-4)
 
 
-def test_parallel_cnn1d_backbone_and_early_stopping(patterns):
+def test_parallel_cnn1d_backbone_and_early_stopping(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
-    clf = _tiny(
+    clf = tiny_melspec(
         ch_names,
         backbone="parallel_cnn1d",
         max_epochs=3,
@@ -246,53 +232,57 @@ def test_parallel_cnn1d_backbone_and_early_stopping(patterns):
     assert clf.predict_proba(X).shape == (24, 6)
 
 
-def test_checkpoint_callback_saves_and_training_resumes_from_it(patterns, tmp_path):
+def test_checkpoint_callback_saves_and_training_resumes_from_it(
+    patterns, tmp_path, tiny_melspec
+):
     from skorch.callbacks import Checkpoint
 
     X, votes, _, ch_names = patterns
     ckpt = Checkpoint(dirname=str(tmp_path), monitor=None)  # save every epoch
-    clf = _tiny(ch_names, max_epochs=2, callbacks=[ckpt]).fit(X, votes)
+    clf = tiny_melspec(ch_names, max_epochs=2, callbacks=[ckpt]).fit(X, votes)
     assert (tmp_path / "params.pt").exists()
     assert ckpt.dirname == str(tmp_path)  # the user's callback is copied, not used
-    restored = _tiny(ch_names, max_epochs=1, random_state=5).fit(X[:4], votes[:4])
+    restored = tiny_melspec(ch_names, max_epochs=1, random_state=5).fit(
+        X[:4], votes[:4]
+    )
     assert not np.allclose(restored.predict_proba(X), clf.predict_proba(X))
     restored.net_.load_params(checkpoint=ckpt)
     assert_allclose(restored.predict_proba(X), clf.predict_proba(X), rtol=1e-5)
 
 
-def test_bad_input_raises_clear_errors(patterns):
+def test_bad_input_raises_clear_errors(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
     with pytest.raises(ValueError, match="pass ch_names"):
-        _tiny(None).fit(X, votes)
+        tiny_melspec(None).fit(X, votes)
     with pytest.raises(ValueError, match="negative"):
-        _tiny(ch_names).fit(X, -votes)
+        tiny_melspec(ch_names).fit(X, -votes)
     with pytest.raises(ValueError, match="classes has 2 entries"):
-        _tiny(ch_names, classes=["a", "b"]).fit(X, votes)
+        tiny_melspec(ch_names, classes=["a", "b"]).fit(X, votes)
     with pytest.raises(ValueError, match="not a timm model"):
-        _tiny(ch_names, backbone="no_such_net").fit(X, votes)
+        tiny_melspec(ch_names, backbone="no_such_net").fit(X, votes)
     # a CUDA device that does not exist here fails before any work
     with pytest.raises(ValueError, match="device='cuda:99'"):
-        _tiny(ch_names, device="cuda:99").fit(X, votes)
+        tiny_melspec(ch_names, device="cuda:99").fit(X, votes)
     with pytest.raises(ValueError, match="fmin < fmax"):
-        _tiny(ch_names, fmax=150.0).fit(X, votes)
+        tiny_melspec(ch_names, fmax=150.0).fit(X, votes)
     with pytest.raises(ValueError, match="bandpass must be a pair"):
-        _tiny(ch_names, bandpass=5.0).fit(X, votes)
+        tiny_melspec(ch_names, bandpass=5.0).fit(X, votes)
     with pytest.raises(FileNotFoundError, match="checkpoint"):
-        _tiny(ch_names, checkpoint="/no/such/file.pth").fit(X, votes)
+        tiny_melspec(ch_names, checkpoint="/no/such/file.pth").fit(X, votes)
     with pytest.raises(ValueError, match="y has 3 rows"):
-        _tiny(ch_names).fit(X, votes[:3])
+        tiny_melspec(ch_names).fit(X, votes[:3])
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("backbone", ["test_efficientnet", "parallel_cnn1d"])
 def test_cuda_fit_predicts_like_on_cpu_and_loads_in_a_cpu_only_process(
-    patterns, backbone, tmp_path
+    patterns, backbone, tmp_path, tiny_melspec
 ):
     import subprocess
     import sys
 
     X, votes, _, ch_names = patterns
-    gpu = _tiny(ch_names, backbone=backbone, device="cuda").fit(X, votes)
+    gpu = tiny_melspec(ch_names, backbone=backbone, device="cuda").fit(X, votes)
     assert gpu.device_ == "cuda" and gpu.__sklearn_tags__().non_deterministic
     proba = gpu.predict_proba(X)
     assert_allclose(proba.sum(1), 1.0)

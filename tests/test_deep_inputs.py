@@ -1,6 +1,7 @@
 """MelSpecCNNClassifier: inputs from MNE, patient-wise early stopping, scorer,
 float32 memory, progress, warm start."""
 
+import functools
 import tracemalloc
 
 import mne
@@ -14,7 +15,7 @@ from skorch.callbacks import Callback
 
 import sk_eeg.deep._melbank
 from sk_eeg.datasets import make_eeg_patterns
-from sk_eeg.deep import MelSpecCNNClassifier, kl_divergence, kl_divergence_scorer
+from sk_eeg.deep import kl_divergence, kl_divergence_scorer
 
 
 @pytest.fixture(scope="module")
@@ -22,23 +23,10 @@ def patterns():
     return make_eeg_patterns(n_epochs=24, n_patients=6, n_times=400, random_state=0)
 
 
-def _tiny(ch_names, **kwargs):
-    params = dict(
-        backbone="test_efficientnet",
-        ch_names=ch_names,
-        n_mels=16,
-        n_fft=64,
-        win_length=64,
-        hop_length=16,
-        max_epochs=1,
-        batch_size=8,
-        device="cpu",
-        n_jobs=1,
-        random_state=0,
-        verbose=False,
-    )
-    params.update(kwargs)
-    return MelSpecCNNClassifier(**params)
+@pytest.fixture
+def tiny_melspec(tiny_melspec):
+    """The small classifier of conftest, silent unless told otherwise."""
+    return functools.partial(tiny_melspec, verbose=False)
 
 
 def _epochs(X, ch_names, sfreq):
@@ -48,33 +36,35 @@ def _epochs(X, ch_names, sfreq):
 
 
 # ------------------------------------------------------------ sfreq and names
-def test_sfreq_is_read_from_epochs_and_a_disagreeing_sfreq_is_an_error(patterns):
+def test_sfreq_is_read_from_epochs_and_a_disagreeing_sfreq_is_an_error(
+    patterns, tiny_melspec
+):
     X, votes, _, ch_names = patterns
     epochs = _epochs(X, ch_names, 256.0)
-    clf = _tiny(None).fit(epochs, votes)
+    clf = tiny_melspec(None).fit(epochs, votes)
     assert clf.sfreq_ == 256.0
     # the same as an array declared at 256 Hz (band-pass and mel axis at 256 Hz)
-    ref = _tiny(ch_names, sfreq=256.0).fit(X, votes)
+    ref = tiny_melspec(ch_names, sfreq=256.0).fit(X, votes)
     assert_allclose(clf.predict_proba(epochs), ref.predict_proba(X), atol=1e-4)
     module = clf.net_.module_
     h_256 = mne.filter.create_filter(None, 256.0, 0.5, 20.0, verbose=False)
     assert_allclose(module.frontend.filter.h.numpy(), h_256, atol=1e-7)
     fbank_256 = sk_eeg.deep._melbank.mel_filterbank(33, 0.5, 30.0, 16, 256.0)
     assert_allclose(module.mel.fbank.numpy(), fbank_256, atol=1e-7)
-    assert _tiny(ch_names).fit(X, votes).sfreq_ == 200.0  # arrays: HMS rate
+    assert tiny_melspec(ch_names).fit(X, votes).sfreq_ == 200.0  # arrays: HMS rate
     with pytest.raises(ValueError, match=r"sfreq=200.0 disagrees with X.info"):
-        _tiny(None, sfreq=200.0).fit(epochs, votes)
+        tiny_melspec(None, sfreq=200.0).fit(epochs, votes)
     with pytest.raises(ValueError, match="fitted at 256.0 Hz"):
         clf.predict_proba(_epochs(X, ch_names, 200.0))
 
 
-def test_channel_names_of_epochs_must_agree(patterns):
+def test_channel_names_of_epochs_must_agree(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
     epochs = _epochs(X, ch_names, 200.0)
-    clf = _tiny(None).fit(epochs, votes)
+    clf = tiny_melspec(None).fit(epochs, votes)
     assert clf.ch_names_ == ch_names
     with pytest.raises(ValueError, match="disagree with the channels"):
-        _tiny(ch_names[::-1]).fit(epochs, votes)
+        tiny_melspec(ch_names[::-1]).fit(epochs, votes)
     swapped = epochs.copy().reorder_channels(ch_names[1:] + ch_names[:1])
     with pytest.raises(ValueError, match="reorder_channels"):
         clf.predict(swapped)
@@ -83,9 +73,9 @@ def test_channel_names_of_epochs_must_agree(patterns):
         clf.predict(raw)
 
 
-def test_inputs_are_float32_without_a_float64_copy(patterns):
+def test_inputs_are_float32_without_a_float64_copy(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
-    clf = _tiny(ch_names)
+    clf = tiny_melspec(ch_names)
     X64 = np.repeat(X, 4, axis=0)  # ~1.5 MB in float64
     epochs = _epochs(X64, ch_names, 200.0)
     for data in (X64, epochs):
@@ -107,10 +97,10 @@ class _RecordSplit(Callback):
         _RecordSplit.seen.append((np.asarray(train.indices), np.asarray(valid.indices)))
 
 
-def test_early_stopping_holds_out_whole_patients(patterns):
+def test_early_stopping_holds_out_whole_patients(patterns, tiny_melspec):
     X, votes, patients, ch_names = patterns
     _RecordSplit.seen.clear()
-    clf = _tiny(
+    clf = tiny_melspec(
         ch_names,
         early_stopping=True,
         validation_fraction=0.3,
@@ -123,16 +113,18 @@ def test_early_stopping_holds_out_whole_patients(patterns):
     assert_allclose(np.flatnonzero(clf.validation_mask_), np.sort(valid))
     assert "valid_loss" in clf.net_.history[-1]
     with pytest.warns(UserWarning, match="Pass fit"):
-        _tiny(ch_names, early_stopping=True).fit(X, votes)
+        tiny_melspec(ch_names, early_stopping=True).fit(X, votes)
     with pytest.raises(ValueError, match="one group"):
-        _tiny(ch_names, early_stopping=True).fit(X, votes, groups=patients[:3])
+        tiny_melspec(ch_names, early_stopping=True).fit(X, votes, groups=patients[:3])
 
 
-def test_groups_are_routed_through_grid_search_to_early_stopping(patterns):
+def test_groups_are_routed_through_grid_search_to_early_stopping(
+    patterns, tiny_melspec
+):
     X, votes, patients, ch_names = patterns
     _RecordSplit.seen.clear()
     with sklearn.config_context(enable_metadata_routing=True):
-        clf = _tiny(
+        clf = tiny_melspec(
             ch_names,
             early_stopping=True,
             validation_fraction=0.34,
@@ -151,11 +143,11 @@ def test_groups_are_routed_through_grid_search_to_early_stopping(patterns):
 
 
 # ---------------------------------------------------------------- the scorer
-def test_scorer_handles_folds_that_lack_or_add_a_class(patterns):
+def test_scorer_handles_folds_that_lack_or_add_a_class(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
     y = votes.argmax(1)
     keep = y != y[0]  # training fold without the class of epoch 0
-    clf = _tiny(ch_names).fit(X[keep], y[keep])
+    clf = tiny_melspec(ch_names).fit(X[keep], y[keep])
     # a test fold without some class
     score = kl_divergence_scorer(clf, X[keep][:5], y[keep][:5])
     proba = clf.predict_proba(X[keep][:5])
@@ -177,30 +169,32 @@ def test_scorer_handles_folds_that_lack_or_add_a_class(patterns):
 
 
 # ------------------------------------------------------------------ progress
-def test_progress_per_batch_and_a_log_line_per_epoch(patterns, monkeypatch, capsys):
+def test_progress_per_batch_and_a_log_line_per_epoch(
+    patterns, monkeypatch, capsys, tiny_melspec
+):
     X, votes, patients, ch_names = patterns
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("SK_EEG_LOGGING_LEVEL", raising=False)
     kwargs = dict(max_epochs=2, early_stopping=True, validation_fraction=0.3)
-    _tiny(ch_names, verbose=True, **kwargs).fit(X, votes, groups=patients)
+    tiny_melspec(ch_names, verbose=True, **kwargs).fit(X, votes, groups=patients)
     err = capsys.readouterr().err
     assert "MelSpecCNN epoch 1/2: train_loss=" in err and "valid_kl=" in err
     assert "epoch 2/2" in err
     assert "| 0/2 [" in err  # a per-batch bar of each epoch (16 windows / 8)
-    _tiny(ch_names, verbose=False, **kwargs).fit(X, votes, groups=patients)
+    tiny_melspec(ch_names, verbose=False, **kwargs).fit(X, votes, groups=patients)
     err = capsys.readouterr().err
     assert "MelSpecCNN epoch" not in err and "0/2 [" not in err
 
 
 # ---------------------------------------------------------------- warm start
-def test_warm_start_continues_training(patterns):
+def test_warm_start_continues_training(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
-    clf = _tiny(ch_names, warm_start=True).fit(X, votes)
+    clf = tiny_melspec(ch_names, warm_start=True).fit(X, votes)
     net, before = clf.net_, clf.predict_proba(X)
     clf.fit(X, votes)
     assert clf.net_ is net and len(clf.net_.history) == 2
     assert not np.allclose(clf.predict_proba(X), before)
-    cold = _tiny(ch_names, max_epochs=2).fit(X, votes)
+    cold = tiny_melspec(ch_names, max_epochs=2).fit(X, votes)
     assert len(cold.net_.history) == 2
     with pytest.raises(ValueError, match="warm_start needs the classes"):
         clf.fit(X, votes[:, :3] + 1)
@@ -208,11 +202,11 @@ def test_warm_start_continues_training(patterns):
 
 # ------------------------------------------------------------- mixed precision
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
-def test_mixed_precision_option_trains_and_predicts(patterns, amp):
+def test_mixed_precision_option_trains_and_predicts(patterns, amp, tiny_melspec):
     # autocast also runs on the CPU, so the code path of the CUDA option runs here
     X, votes, _, ch_names = patterns
-    ref = _tiny(ch_names, max_epochs=2).fit(X, votes)
-    clf = _tiny(ch_names, amp=amp, max_epochs=2, clip_grad=1.0).fit(X, votes)
+    ref = tiny_melspec(ch_names, max_epochs=2).fit(X, votes)
+    clf = tiny_melspec(ch_names, amp=amp, max_epochs=2, clip_grad=1.0).fit(X, votes)
     assert (clf.net_.scaler_ is not None) == (amp == "fp16")
     proba = clf.predict_proba(X)
     assert proba.dtype == np.float64 and np.isfinite(proba).all()
@@ -220,11 +214,13 @@ def test_mixed_precision_option_trains_and_predicts(patterns, amp):
     # same seed, same data: close to the float32 run, not identical
     assert np.abs(proba - ref.predict_proba(X)).max() < 0.05
     with pytest.raises(ValueError, match="amp"):
-        _tiny(ch_names, amp="fp8").fit(X, votes)
+        tiny_melspec(ch_names, amp="fp8").fit(X, votes)
 
 
 # ------------------------------------------------------- data larger than RAM
-def test_fit_and_predict_stream_from_a_memmap_without_copying_it(patterns, tmp_path):
+def test_fit_and_predict_stream_from_a_memmap_without_copying_it(
+    patterns, tmp_path, tiny_melspec
+):
     X, votes, _, ch_names = patterns
     path = tmp_path / "windows.npy"
     big = np.lib.format.open_memmap(path, "w+", np.float32, (96, 20, 400))
@@ -233,38 +229,41 @@ def test_fit_and_predict_stream_from_a_memmap_without_copying_it(patterns, tmp_p
     del big
     lazy = np.load(path, mmap_mode="c")  # copy-on-write: writeable, read lazily
     y = np.tile(votes, (4, 1))
-    _tiny(ch_names).fit(X, votes)  # imports and first-call caches out of the count
+    # imports and first-call caches out of the count
+    tiny_melspec(ch_names).fit(X, votes)
     tracemalloc.start()
-    clf = _tiny(ch_names).fit(lazy, y)
+    clf = tiny_melspec(ch_names).fit(lazy, y)
     proba = clf.predict_proba(lazy)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 0.5 * lazy.nbytes, (peak, lazy.nbytes)  # X was never copied
-    ref = _tiny(ch_names).fit(np.asarray(lazy), y)
+    ref = tiny_melspec(ch_names).fit(np.asarray(lazy), y)
     assert_allclose(proba, ref.predict_proba(np.asarray(lazy)), atol=1e-6)
 
 
-def test_crop_trains_on_random_crops_and_predicts_on_the_centre(patterns):
+def test_crop_trains_on_random_crops_and_predicts_on_the_centre(patterns, tiny_melspec):
     X, votes, _, ch_names = patterns
-    clf = _tiny(ch_names, crop=1.0).fit(X, votes)  # 1 s of 2 s windows
+    clf = tiny_melspec(ch_names, crop=1.0).fit(X, votes)  # 1 s of 2 s windows
     module = clf.net_.module_.eval()
-    full = _tiny(ch_names).fit(X, votes).net_.module_.eval()
+    full = tiny_melspec(ch_names).fit(X, votes).net_.module_.eval()
     with torch.inference_mode():
         image = module.front_end(torch.from_numpy(X[:2].astype(np.float32)))
         ref = full.front_end(torch.from_numpy(X[:2].astype(np.float32)))
     assert image.shape[-1] < ref.shape[-1]  # fewer mel frames
     assert np.isfinite(clf.predict_proba(X)).all()
     with pytest.raises(ValueError, match="crop"):
-        _tiny(ch_names, crop=-1.0).fit(X, votes)
+        tiny_melspec(ch_names, crop=-1.0).fit(X, votes)
 
 
-def test_decim_auto_keeps_the_stop_band_and_explicit_aliasing_is_an_error(patterns):
+def test_decim_auto_keeps_the_stop_band_and_explicit_aliasing_is_an_error(
+    patterns, tiny_melspec
+):
     X, votes, _, ch_names = patterns
-    clf = _tiny(ch_names, backbone="parallel_cnn1d").fit(X, votes)
+    clf = tiny_melspec(ch_names, backbone="parallel_cnn1d").fit(X, votes)
     assert clf.decim_ == 4  # 200 Hz, 20 Hz low-pass (stop band 25 Hz) -> 50 Hz
-    assert _tiny(ch_names).fit(X, votes).decim_ == 1  # mel backbones: 1
-    assert _tiny(ch_names, decim=2).fit(X, votes).decim_ == 2
+    assert tiny_melspec(ch_names).fit(X, votes).decim_ == 1  # mel backbones: 1
+    assert tiny_melspec(ch_names, decim=2).fit(X, votes).decim_ == 2
     with pytest.raises(ValueError, match="decim=8 would alias"):
-        _tiny(ch_names, decim=8).fit(X, votes)
+        tiny_melspec(ch_names, decim=8).fit(X, votes)
     with pytest.raises(ValueError, match="would alias"):
-        _tiny(ch_names, decim=2, bandpass=None).fit(X, votes)
+        tiny_melspec(ch_names, decim=2, bandpass=None).fit(X, votes)
