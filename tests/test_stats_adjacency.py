@@ -37,6 +37,13 @@ def _eeg_epochs(n_subjects=7, n_times=12, random_state=0):
     return epochs, diff
 
 
+def _paired_t_test(**kwargs):
+    """ClusterLMETest as a paired t-test on ``cond`` within ``sid``."""
+    return ClusterLMETest(
+        "cond", groups="sid", coding="treatment", statistic="t", **kwargs
+    )
+
+
 def _same_clusters(test, clusters, p_mne, to_ours):
     """Match MNE's clusters (masks) with ours; return matched (ours, mne) p."""
     ours = {m.tobytes(): p for m, p in zip(test.cluster_masks_, test.clusters_["p"])}
@@ -55,11 +62,7 @@ def test_channels_x_time_on_epochs_equals_mne_spatio_temporal_1samp():
 
     epochs, diff = _eeg_epochs()
     adjacency, _ = find_ch_adjacency(epochs.info, "eeg")
-    test = ClusterLMETest(
-        "cond",
-        groups="sid",
-        coding="treatment",
-        statistic="t",
+    test = _paired_t_test(
         tail=0,
         threshold=2.5,
         min_cluster_size=1,
@@ -102,11 +105,7 @@ def test_freq_x_time_array_equals_mne_lattice_1samp():
     effect = np.zeros((6, 10))
     effect[2:4, 3:8] = 2.0
     X, design, diff = _paired(7, effect.shape, effect, random_state=1)
-    test = ClusterLMETest(
-        "cond",
-        groups="sid",
-        coding="treatment",
-        statistic="t",
+    test = _paired_t_test(
         tail=0,
         threshold=2.5,
         min_cluster_size=1,
@@ -134,11 +133,7 @@ def test_random_permutations_agree_with_mne_to_monte_carlo_error():
     effect[1:3, 2:7] = 1.0
     X, design, diff = _paired(10, effect.shape, effect, random_state=3)
     kw = dict(threshold=2.0, tail=0)
-    test = ClusterLMETest(
-        "cond",
-        groups="sid",
-        coding="treatment",
-        statistic="t",
+    test = _paired_t_test(
         min_cluster_size=1,
         n_permutations=399,
         random_state=0,
@@ -182,11 +177,7 @@ def test_tfce_on_channels_x_time_equals_mne():
     from scipy.stats import ttest_1samp
 
     dh = np.abs(ttest_1samp(diff, 0).statistic).max() / 20
-    test = ClusterLMETest(
-        "cond",
-        groups="sid",
-        coding="treatment",
-        statistic="t",
+    test = _paired_t_test(
         tail=0,
         cluster_stat="tfce",
         tfce_params={"dh": dh},
