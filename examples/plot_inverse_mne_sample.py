@@ -18,9 +18,12 @@ lies beside the project), and
 
 What to expect from 9 EEG trials: the strongest source is left lateral
 temporal. The refined dipole lies in left posterior superior temporal cortex,
-about 20 mm from the single-dipole fit at the N100 peak (the grid source is
-about 30 mm away); the weaker second source is not auditory, and no EEG-only
-method here recovers the right auditory cortex from so few trials.
+about 20 mm from the single-dipole fit at the N100 peak (its grid source,
+re-placed on the grid by ``fit``, is about 25 mm away); the second source lies
+high near the midline, not in auditory cortex (on the grid it takes about as
+much of the goodness of fit at the peak as the temporal one; refined, little),
+and no EEG-only method here recovers the right auditory cortex from so few
+trials.
 """
 
 # %%

@@ -72,10 +72,11 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         ``(n_channels, n_channels)`` or the ``n_channels`` variances.
     solver : {'irmxne', 'mxne', 'lasso', 'mne'}
         The inverse solver (see above). The default is ``'irmxne'``: on
-        simulated 2-3 dipole EEG problems with ``alpha='auto'`` it keeps about
-        one active source per true one, where the convex ``'mxne'`` keeps about
-        four (its L21 penalty spreads a focal source over neighbouring grid
-        points; no choice of alpha fixes both support size and localization).
+        simulated 2-3 dipole EEG problems with ``alpha='auto'`` its penalized
+        support has about one active source per true one, where that of the
+        convex ``'mxne'`` has about four (its L21 penalty spreads a focal
+        source over neighbouring grid points; no choice of alpha fixes both
+        support size and localization).
     alpha : float | 'auto' | 'sure'
         Regularization. A float in ``(0, 1]`` is a fraction of ``alpha_max``,
         the smallest value giving an empty solution (for ``'mne'`` it is
@@ -110,7 +111,7 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         problems on a 7 mm grid it brings the median localization error of
         the grid solution from about 23 to 5 mm (the penalty's support is
         often a few grid steps off); False gives the penalized solution
-        itself (debiased if ``debias``).
+        itself (debiased if ``debias``), as MNE's solvers return it.
     alphas : array-like | None
         Grid for ``alpha='auto'`` or ``'sure'`` (fractions of ``alpha_max``,
         or ``lambda2`` values for ``'mne'``). None: 10 values from 0.9 to
@@ -556,6 +557,12 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
         if Vh is not None:
             X_w = X_w @ Vh
         self.coef_sparse_ = X_w * problem.source_weighting[:, None]
+        # relocate=True by default: on 20 simulated 2-3 dipole problems (7 mm
+        # grid, SNR 2-10, benchmarks/bench_inverse.py) the median error of the
+        # grid sources drops from 23 to 5 mm and the missed dipoles from 55 to
+        # 10 %; on the MNE sample auditory EEG the strongest source moves from
+        # 33 to 25 mm of fit_dipole's N100 dipole (explained variance 0.28 ->
+        # 0.36). The refined dipoles are the same either way.
         if self.relocate and solver in ("mxne", "irmxne"):
             X_w = _relocate_on_grid(
                 gain,
@@ -799,9 +806,10 @@ class SparseSourceLocalizer(TransformerMixin, BaseEstimator):
             power a free dipole fits to noise on average are dropped; after
             the continuous fit, one dipole is added (seeded at the grid point
             explaining most of the residual, all refined again) if it
-            explains more. On simulated 2-3 dipole problems this brings the
-            median localization error of the refined dipoles from 8 to
-            2.5 mm (the solver's support is often a few grid steps off).
+            explains more. On simulated 2-3 dipole problems refined from the
+            penalized support (``relocate=False``) this brings the median
+            localization error of the refined dipoles from 8 to 2.5 mm (the
+            solver's support is often a few grid steps off).
             False: refine from the merged grid points.
 
         Returns
