@@ -230,6 +230,13 @@ def test_bad_parameters_raise_in_fit(sim, params, match):
         est.fit(sim.evoked)
 
 
+@pytest.mark.parametrize("name", ["debias", "relocate"])
+def test_non_bool_switches_raise_in_fit(sim, name):
+    est = SparseSourceLocalizer(sim.forward, alpha=0.5, **{name: "yes"})
+    with pytest.raises(TypeError, match=f"{name} must be True or False"):
+        est.fit(sim.evoked)
+
+
 @pytest.mark.parametrize("solver", ["irmxne", "mxne", "lasso"])
 def test_gain_array_without_noise_cov_is_scale_free(sim, solver):
     """Data in volts or in microvolts select the same sources."""
