@@ -62,7 +62,8 @@ def make_nested_timeseries(
         Number of subjects.
     n_channels : int | sequence of int | None
         Channels per subject (an int for all, or one count per subject). None
-        uses the 169-channel layout of the original study (needs 10 subjects).
+        uses the 169-channel layout of the 10-subject iEEG hit/miss study
+        (needs 10 subjects).
     n_times : int
         Number of timepoints.
     effect_window : tuple of int
@@ -99,7 +100,7 @@ def make_nested_timeseries(
     if n_channels is None:
         if n_subjects != len(_DEFAULT_CHANNELS):
             raise ValueError(
-                "n_channels=None uses the original 10-subject layout; give "
+                "n_channels=None uses the 10-subject study layout; give "
                 "n_channels (an int or one count per subject) for other n_subjects."
             )
         n_channels = _DEFAULT_CHANNELS
@@ -191,7 +192,7 @@ def _read_v5(fname):
 
 
 def load_lme_mat(fname, *, require_region=False):
-    """Read the original study's MATLAB file (v7.3 / HDF5 or v5).
+    """Read a hit/miss study's MATLAB file (v7.3 / HDF5 or v5).
 
     Variables: ``sid``, ``ch`` (and optionally ``region``) as cell arrays of
     strings, ``hit_miss`` numeric, ``data`` (n_rows, n_times), one row per

@@ -338,7 +338,7 @@ def make_eeg_panel(
 def load_panel_npy(path, meta=None, *, mmap_mode="r"):
     """Load a ``(subjects, sessions, channels, samples)`` tensor memory-mapped.
 
-    Recordings that are all zero or all NaN are flagged (the original data
+    Recordings that are all zero or all NaN are flagged (the study's data
     store missing recordings that way) and never read again by the feature
     extraction. Recordings with some NaN samples stay valid (the feature
     extraction skips those samples); their count is in ``n_nan``.

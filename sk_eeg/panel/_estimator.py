@@ -189,8 +189,8 @@ class IFEPanelRegressor(
     its :math:`R^2`. ``transform(X, y, groups)`` returns factor scores
     :math:`\hat f_t = \Lambda_g'(y_t - \mu_g - C x_t)`, as
     ``PLSRegression.transform(X, y)`` uses ``y``; ``reconstruct(X, y, groups)``
-    adds :math:`\Lambda_g \hat f_t` to the prediction, which is the original
-    code's "test" reconstruction and uses the held-out ``y``.
+    adds :math:`\Lambda_g \hat f_t` to the prediction, which is the "test"
+    reconstruction of the IFE research code and uses the held-out ``y``.
 
     Subject-level columns whose effects the subjects of ``fit`` cannot
     identify (constant across them, as sex in a cross-validation fold of
@@ -739,7 +739,7 @@ class IFEPanelRegressor(
     def reconstruct(self, X, y, groups=None, channel_X=None):
         r"""Reconstruct responses from covariates plus factors fitted on ``y``.
 
-        This is the original code's held-out "prediction": the factor scores
+        This is the held-out "prediction" of the IFE research code: the factor scores
         are estimated from the same ``y`` that is reconstructed, so its
         :math:`R^2` measures how stable the loadings are, not how well the
         covariates predict. See :func:`sk_eeg.panel.evaluate_heldout`.

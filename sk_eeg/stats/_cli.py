@@ -167,7 +167,7 @@ def _run(args):
 
 
 def demo(args):
-    """Plant a hit/miss effect in the original layout and recover it.
+    """Plant a hit/miss effect in the 169-channel study layout and recover it.
 
     Parameters
     ----------

@@ -27,10 +27,10 @@ class EEGEncoderClassifier(ClassifierMixin, BaseEstimator):
     The EEG-VP baselines of EEG2Video as a scikit-learn classifier: a torch
     encoder maps each epoch to an embedding, a linear layer to class logits,
     trained with cross-entropy and AdamW. The per-channel standardisation is fit
-    on the training data only (the original fits a separate scaler on the test
-    block). Evaluate it with :class:`LeaveOneBlockOut` /
-    :func:`cross_validate_blocks`, which never put windows of one clip on both
-    sides.
+    on the training data only (fitting a separate scaler on the test block, as
+    EEG2Video's released scripts do, leaks test statistics). Evaluate it with
+    :class:`LeaveOneBlockOut` / :func:`cross_validate_blocks`, which never put
+    windows of one clip on both sides.
 
     ``X`` is ``(n_epochs, n_channels, n_times)``, an :class:`mne.Epochs`, or 2D
     ``(n_epochs, n_features)`` read as one time sample per epoch (as in

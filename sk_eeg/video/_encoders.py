@@ -3,8 +3,8 @@
 Every public module here is a diffusers ``ModelMixin`` + ``ConfigMixin`` whose
 constructor arguments are recorded with ``register_to_config``, so it saves
 and reloads inside a diffusers pipeline directory with nothing dropped. The
-flattened sizes are computed from the input shape (the original hard-codes
-them for 1-s windows at 200 Hz).
+flattened sizes are computed from the input shape (EEG2Video's code
+hard-codes them for 1-s windows at 200 Hz).
 
 This module imports torch and diffusers; :mod:`sk_eeg.video` imports it only
 inside ``fit`` / ``load``.
