@@ -111,3 +111,142 @@ def reml_criterion(gamma, idx, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
                 logdet_h + logdet_m + (n_obs - p) * math.log(max(rss, 1e-300))
             )
     return out
+
+
+@njit(cache=True)
+def slope_criterion(theta, idx, G0, ZR0, ZZ0, Gk, ZRk, ZZk, sizes, n_per_size, n_obs):
+    """Profiled REML criterion of the random-slope model (``_slopes._criterion``).
+
+    Parameters
+    ----------
+    theta : array, shape (E, M, n_theta)
+        Lower triangle of ``T`` (row by row, as ``np.tril_indices``), then
+        ``sqrt(g_c)`` when ``sizes`` is not empty.
+    idx : array of int, shape (M,)
+        The problems (rows of the statistics) they belong to.
+    G0, ZR0, ZZ0 : arrays, shapes (N, q, q), (N, S, r, q), (N, S, r, r)
+        ``R'R``, ``Z_s'R`` and ``Z_s'Z_s``.
+    Gk, ZRk, ZZk : arrays, shapes (N, K, q, q), (N, S, K, r, q), (N, S, K, r, r)
+        The same of the channel sums per channel size (K = 0 without channels).
+    sizes, n_per_size : array, shape (K,)
+        Channel sizes and number of channels of each size.
+    n_obs : int
+        Number of rows.
+
+    Returns
+    -------
+    criterion : array, shape (E, M)
+        ``log|H| + log|X'H^-1X| + (n - p) log(rss)``.
+    """
+    n_eval, n_prob = theta.shape[0], theta.shape[1]
+    q = G0.shape[1]
+    p = q - 1
+    n_sub, r = ZR0.shape[1], ZR0.shape[2]
+    n_sizes = sizes.shape[0]
+    n_t = r * (r + 1) // 2
+    out = np.empty((n_eval, n_prob))
+    A = np.empty((q, q))
+    Tm = np.zeros((r, r))
+    zwr = np.empty((r, q))
+    zwz = np.empty((r, r))
+    zwzt = np.empty((r, r))
+    M = np.empty((r, r))
+    V = np.empty((r, q))
+    a = np.empty(n_sizes)
+    for m_prob in range(n_prob):
+        n = idx[m_prob]
+        for e in range(n_eval):
+            t = 0
+            for i in range(r):
+                for j in range(i + 1):
+                    Tm[i, j] = theta[e, m_prob, t]
+                    t += 1
+            logdet_h = 0.0
+            if n_sizes > 0:
+                g_c = theta[e, m_prob, n_t] ** 2
+                for k in range(n_sizes):
+                    denom = 1.0 + g_c * sizes[k]
+                    a[k] = g_c / denom
+                    logdet_h += math.log(denom) * n_per_size[k]
+            for i in range(q):
+                for j in range(i + 1):
+                    value = G0[n, i, j]
+                    for k in range(n_sizes):
+                        value -= a[k] * Gk[n, k, i, j]
+                    A[i, j] = value
+            for s in range(n_sub):
+                for i in range(r):
+                    for j in range(q):
+                        value = ZR0[n, s, i, j]
+                        for k in range(n_sizes):
+                            value -= a[k] * ZRk[n, s, k, i, j]
+                        zwr[i, j] = value
+                    for j in range(r):
+                        value = ZZ0[n, s, i, j]
+                        for k in range(n_sizes):
+                            value -= a[k] * ZZk[n, s, k, i, j]
+                        zwz[i, j] = value
+                # B = T' ZWR (into V), ZWZT = ZWZ T, M = I + T' ZWZ T
+                for j in range(r):
+                    for c in range(q):
+                        value = 0.0
+                        for i in range(j, r):
+                            value += Tm[i, j] * zwr[i, c]
+                        V[j, c] = value
+                    for c in range(r):
+                        value = 0.0
+                        for i in range(j, r):
+                            value += zwz[c, i] * Tm[i, j]
+                        zwzt[c, j] = value
+                for j in range(r):
+                    for c in range(r):
+                        value = 1.0 if j == c else 0.0
+                        for i in range(j, r):
+                            value += Tm[i, j] * zwzt[i, c]
+                        M[j, c] = value
+                # Cholesky of M (lower, in place) and V = L^-1 B
+                for j in range(r):
+                    pivot = M[j, j]
+                    for k in range(j):
+                        pivot -= M[j, k] * M[j, k]
+                    ljj = math.sqrt(pivot)
+                    M[j, j] = ljj
+                    logdet_h += 2.0 * math.log(ljj)
+                    for i in range(j + 1, r):
+                        value = M[i, j]
+                        for k in range(j):
+                            value -= M[i, k] * M[j, k]
+                        M[i, j] = value / ljj
+                    for c in range(q):
+                        value = V[j, c]
+                        for k in range(j):
+                            value -= M[j, k] * V[k, c]
+                        V[j, c] = value / ljj
+                for i in range(q):
+                    for j in range(i + 1):
+                        value = 0.0
+                        for k in range(r):
+                            value += V[k, i] * V[k, j]
+                        A[i, j] -= value
+            # Cholesky of [M r; r' c], pivots clamped for degenerate problems
+            logdet_m = 0.0
+            rss = 0.0
+            for j in range(q):
+                pivot = A[j, j]
+                for t in range(j):
+                    pivot -= A[j, t] * A[j, t]
+                ljj = math.sqrt(max(pivot, 1e-300))
+                A[j, j] = ljj
+                for i in range(j + 1, q):
+                    value = A[i, j]
+                    for t in range(j):
+                        value -= A[i, t] * A[j, t]
+                    A[i, j] = value / ljj
+                if j < p:
+                    logdet_m += 2.0 * math.log(max(ljj, 1e-300))
+                else:
+                    rss = ljj * ljj
+            out[e, m_prob] = (
+                logdet_h + logdet_m + (n_obs - p) * math.log(max(rss, 1e-300))
+            )
+    return out

@@ -25,6 +25,7 @@ timepoints and datasets at once.
 import numpy as np
 
 from ._df import _combine_df, _eigen_df, _fd_derivatives, _fd_offsets
+from ._kernels import slope_criterion
 from ._reml import _backtrack, _logdet_rss
 
 
@@ -166,12 +167,39 @@ def _gls_parts(theta, P, ss):
     return A, logdet
 
 
-def _criterion(theta, P, ss):
-    """Profiled REML criterion (-2 log-lik up to a constant) at ``theta``."""
-    A, logdet_h = _gls_parts(theta, P, ss)
-    p = A.shape[-1] - 1
-    logdet_m, rss = _logdet_rss(A, p)
-    return logdet_h + logdet_m + (ss.n_obs - p) * np.log(np.maximum(rss, 1e-300))
+def _criterion(theta, P, ss, idx=None):
+    """Profiled REML criterion (-2 log-lik up to a constant) at ``theta``.
+
+    ``theta`` (E, M, n_theta) belongs to the problems ``idx`` (M,) of ``P``
+    (all problems when None); computed by a compiled kernel
+    (:func:`sk_eeg.stats._kernels.slope_criterion`, the same arithmetic as
+    :func:`_gls_parts` followed by :func:`_logdet_rss`).
+    """
+    if idx is None:
+        idx = np.arange(theta.shape[1])
+    st = ss.struct
+    if ss.has_channel:
+        chan = (P["Gk"], P["ZRk"], P["ZZk"], st.sizes, st.n_per_size)
+    else:
+        chan = _NO_CHANNEL
+    return slope_criterion(
+        np.ascontiguousarray(theta, dtype=float),
+        np.ascontiguousarray(idx, dtype=np.int64),
+        P["G0"],
+        P["ZR0"],
+        P["ZZ0"],
+        *(np.ascontiguousarray(c, dtype=float) for c in chan),
+        ss.n_obs,
+    )
+
+
+_NO_CHANNEL = (
+    np.zeros((1, 0, 1, 1)),
+    np.zeros((1, 1, 0, 1, 1)),
+    np.zeros((1, 1, 0, 1, 1)),
+    np.zeros(0),
+    np.zeros(0),
+)
 
 
 def _sub(P, idx):
@@ -193,9 +221,8 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
         if len(active) == 0:
             break
         th = theta[active]
-        Pa = _sub(P, active)
         hs = h * np.maximum(1.0, np.abs(th))
-        f = _criterion(th[None] + pts[:, None] * hs[None], Pa, ss)
+        f = _criterion(th[None] + pts[:, None] * hs[None], P, ss, active)
         f0 = f[0]
         g = (f[1 : 2 * m + 1 : 2] - f[2 : 2 * m + 2 : 2]).T / (2 * hs)
         H = np.zeros((len(active), m, m))
@@ -214,12 +241,12 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
         step = step * np.minimum(1.0, limit / np.maximum(norm, 1e-300))
         decrement = -(g * step).sum(-1)
         new = th + step
-        f_new = _criterion(new[None], Pa, ss)[0]
+        f_new = _criterion(new[None], P, ss, active)[0]
         slack = 1e-12 * np.abs(f0)
 
         def trial_at(sel, scale):
             trial = th[sel] + scale * step[sel]
-            return trial, _criterion(trial[None], _sub(Pa, sel), ss)[0]
+            return trial, _criterion(trial[None], P, ss, active[sel])[0]
 
         bad = _backtrack(th, new, f0, f_new, slack, 20, trial_at)
         moved = np.abs(new - th).max(-1)
