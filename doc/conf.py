@@ -253,8 +253,9 @@ def _document_constants(app, what, name, obj, options, lines):
 
 
 def setup(app):
-    # Before autosummary (priority 500) reads api.rst to generate its pages.
-    app.connect("builder-inited", _write_api_page, priority=100)
+    # At config time, before Sphinx lists the source files: written any later,
+    # a fresh checkout's api.rst is missed by autosummary's stub generation.
+    app.connect("config-inited", lambda app, config: _write_api_page(app))
     app.connect("autodoc-skip-member", _skip_member)
     # Before numpydoc (priority 500) rewrites the docstring.
     app.connect("autodoc-process-docstring", _document_constants, priority=100)
