@@ -90,3 +90,18 @@ def test_every_subcommand_has_help():
     actions = [a for a in parser._actions if a.dest == "command"]
     for name, sub in actions[0].choices.items():
         assert sub.format_help(), name
+
+
+@pytest.mark.slow
+def test_demo_sections_each_leave_one_figure_and_no_data(tmp_path, capsys):
+    # the deep section trains for minutes on 2 cores; its figure is checked by
+    # running `sk-eeg demo` by hand (make demo)
+    sections = ["cluster-lme", "inverse", "panel", "eeg2video"]
+    assert main(["demo", "--only", *sections, "--out-dir", str(tmp_path)]) == 0
+    written = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert written == [
+        "cluster_lme.png",
+        "eeg2video_frames.png",
+        "inverse_sources.png",
+        "panel_scree.png",
+    ]
