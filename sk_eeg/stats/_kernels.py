@@ -13,6 +13,34 @@ from numba import njit
 
 
 @njit(cache=True)
+def _cholesky_logdet_rss(A, q, p):
+    """Cholesky of ``[M r; r' c]`` (lower triangle of ``A``, in place).
+
+    Returns ``log|M|`` (from the first ``p`` pivots) and the residual sum of
+    squares (the last pivot squared); pivots are clamped so degenerate
+    problems give finite values.
+    """
+    logdet_m = 0.0
+    rss = 0.0
+    for j in range(q):
+        pivot = A[j, j]
+        for t in range(j):
+            pivot -= A[j, t] * A[j, t]
+        ljj = math.sqrt(max(pivot, 1e-300))
+        A[j, j] = ljj
+        for i in range(j + 1, q):
+            value = A[i, j]
+            for t in range(j):
+                value -= A[i, t] * A[j, t]
+            A[i, j] = value / ljj
+        if j < p:
+            logdet_m += 2.0 * math.log(max(ljj, 1e-300))
+        else:
+            rss = ljj * ljj
+    return logdet_m, rss
+
+
+@njit(cache=True)
 def reml_criterion(gamma, idx, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
     """Profiled REML criterion for ``gamma`` (E, M, 2) of the problems ``idx``.
 
@@ -89,24 +117,7 @@ def reml_criterion(gamma, idx, A0, Ak, Z, sizes, rows_sk, n_per_size, n_obs):
                     for j in range(i + 1):
                         A[i, j] -= dzi * zs[j]
             logdet_h += math.log(prod)
-            # Cholesky of [M r; r' c], pivots clamped for degenerate problems
-            logdet_m = 0.0
-            rss = 0.0
-            for j in range(q):
-                pivot = A[j, j]
-                for t in range(j):
-                    pivot -= A[j, t] * A[j, t]
-                ljj = math.sqrt(max(pivot, 1e-300))
-                A[j, j] = ljj
-                for i in range(j + 1, q):
-                    value = A[i, j]
-                    for t in range(j):
-                        value -= A[i, t] * A[j, t]
-                    A[i, j] = value / ljj
-                if j < p:
-                    logdet_m += 2.0 * math.log(max(ljj, 1e-300))
-                else:
-                    rss = ljj * ljj
+            logdet_m, rss = _cholesky_logdet_rss(A, q, p)
             out[e, m_prob] = (
                 logdet_h + logdet_m + (n_obs - p) * math.log(max(rss, 1e-300))
             )
@@ -228,24 +239,7 @@ def slope_criterion(theta, idx, G0, ZR0, ZZ0, Gk, ZRk, ZZk, sizes, n_per_size, n
                         for k in range(r):
                             value += V[k, i] * V[k, j]
                         A[i, j] -= value
-            # Cholesky of [M r; r' c], pivots clamped for degenerate problems
-            logdet_m = 0.0
-            rss = 0.0
-            for j in range(q):
-                pivot = A[j, j]
-                for t in range(j):
-                    pivot -= A[j, t] * A[j, t]
-                ljj = math.sqrt(max(pivot, 1e-300))
-                A[j, j] = ljj
-                for i in range(j + 1, q):
-                    value = A[i, j]
-                    for t in range(j):
-                        value -= A[i, t] * A[j, t]
-                    A[i, j] = value / ljj
-                if j < p:
-                    logdet_m += 2.0 * math.log(max(ljj, 1e-300))
-                else:
-                    rss = ljj * ljj
+            logdet_m, rss = _cholesky_logdet_rss(A, q, p)
             out[e, m_prob] = (
                 logdet_h + logdet_m + (n_obs - p) * math.log(max(rss, 1e-300))
             )
