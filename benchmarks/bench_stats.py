@@ -16,7 +16,7 @@ channel, region between channels). Prints
    ``y ~ hit_miss * region + (1 + hit_miss | sid) + (1 | sid:ch)`` (cold pass
    and per permuted pass) vs an lme4 ``refit()`` pass of the same model.
 
-Usage: ``python benchmarks/bench_stats.py [--quick] [--n-jobs 2]``.
+Usage: ``python benchmarks/bench_stats.py [--quick] [--n-jobs 2] [--slopes-only]``.
 """
 
 import argparse
@@ -138,6 +138,9 @@ def main():
         help="statsmodels on 20 timepoints (extrapolated), 200 permutations",
     )
     parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument(
+        "--slopes-only", action="store_true", help="only section 4 (random slopes)"
+    )
     args = parser.parse_args()
 
     X, design = make_nested_timeseries(hit_miss_effect=0.8, random_state=0)
@@ -159,6 +162,8 @@ def main():
     sid = design["sid"].factorize(sort=True)[0]
     chan = (design["sid"] + ":" + design["ch"]).factorize(sort=True)[0]
     struct = NestedStructure(sid, chan, n_obs)
+    if args.slopes_only:
+        return slope_pass(X, design, struct)
     stats = stack_stats(
         [xy_stats(X_design, X, x_stats(X_design, struct), y_stats(X, struct), struct)]
     )
@@ -280,7 +285,7 @@ def main():
 
 def slope_pass(X, design, struct):
     """Section 4: random slopes, batched REML vs lme4 refit()."""
-    from sk_eeg.stats._slopes import SlopeModel, fit_batch
+    from sk_eeg.stats._slopes import SlopeModel, fit_batch, slope_null_chunk
 
     spec = DesignSpec(parse_formula("hit_miss * region"), design, "sum")
     X_design = spec.matrix(design)
@@ -290,20 +295,17 @@ def slope_pass(X, design, struct):
         start = time.perf_counter()
         fit, _ = fit_batch([X_design], [X], model)
         cold = min(cold, time.perf_counter() - start)
+    # a chunk of 20 whole-subject hit/miss swaps, as the permutation run
+    # makes them (the permuted sums are derived from the observed ones)
     rng = np.random.RandomState(1)
-    batch = []
-    subject = design["sid"].factorize(sort=True)[0]
-    for _ in range(20):
-        flip = rng.rand(subject.max() + 1) < 0.5
-        hit = design["hit_miss"].to_numpy()
-        swapped = np.where(flip[subject], 1 - hit, hit)
-        values = {"hit_miss": swapped, "region": design["region"].to_numpy()}
-        batch.append(spec.matrix(design, values))
+    n_subjects = design["sid"].nunique()
+    job = {"kind": "swap", "idx": {"hit_miss": rng.rand(20, n_subjects) < 0.5}}
+    contrasts = [np.eye(X_design.shape[1])[[j]] for j in (1, 2, 3)]
     per_perm = np.inf
-    for _ in range(2):
+    for _ in range(3):
         start = time.perf_counter()
-        fit_batch(batch, [X] * len(batch), model, fit["gamma"][0])
-        per_perm = min(per_perm, (time.perf_counter() - start) / len(batch))
+        slope_null_chunk(job, X, design, spec, model, contrasts, "F", fit["gamma"][0])
+        per_perm = min(per_perm, (time.perf_counter() - start) / 20)
     rhs = "hit_miss * region + (1 + hit_miss | sid) + (1 | sid:ch)"
     lme4_pass = lme4_refit_pass(X, design, rhs)
     print("\n4. Random slopes, one pass over the 139 timepoints")

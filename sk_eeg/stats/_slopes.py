@@ -96,6 +96,109 @@ def slope_stats(X, Z, Y, ss):
     return out
 
 
+def subject_slope_stats(X, Z, Y, ss):
+    """Per-subject parts of :func:`slope_stats`: every array has a subject axis.
+
+    ``G0`` (T, S, q, q) and ``Gk`` (T, S, K, q, q) are the Gram matrices of
+    each subject's rows (channel sums for ``Gk``); ``ZR0``, ``ZZ0``, ``ZRk``
+    and ``ZZk`` are as in :func:`slope_stats` (already per subject, ``ZZ*``
+    without the leading T axis). Summing ``G0`` and ``Gk`` over subjects gives
+    :func:`slope_stats`.
+    """
+    st = ss.struct
+    n, p = X.shape
+    n_times = Y.shape[1]
+    R = np.concatenate([np.broadcast_to(X[:, :, None], (n, p, n_times)), Y[:, None]], 1)
+    onehot = np.eye(st.n_subjects)[st.subject]  # (n, S)
+    out = {
+        "G0": np.einsum("ns,niT,njT->Tsij", onehot, R, R),
+        "ZR0": np.einsum("ns,na,niT->Tsai", onehot, Z, R),
+        "ZZ0": np.einsum("ns,na,nb->sab", onehot, Z, Z),
+    }
+    if ss.has_channel:
+        Rc = st.channel_sums(R)  # (C, q, T)
+        Zc = st.channel_sums(Z)  # (C, r)
+        sk = np.zeros((st.n_channels, st.n_subjects, len(st.sizes)))
+        sk[np.arange(st.n_channels), st.channel_subject, st.size_of_channel] = 1.0
+        out["Gk"] = np.einsum("csk,ciT,cjT->Tskij", sk, Rc, Rc)
+        out["ZRk"] = np.einsum("csk,ca,ciT->Tskai", sk, Zc, Rc)
+        out["ZZk"] = np.einsum("csk,ca,cb->skab", sk, Zc, Zc)
+    return out
+
+
+def swap_maps(X, X_swapped, Z, Z_swapped, rtol=1e-10):
+    """Linear maps ``A``, ``B`` with ``X_swapped = X A`` and ``Z_swapped = Z B``.
+
+    Exchanging the two levels of a factor changes every coded column of a
+    hierarchical design linearly (the code ``c`` becomes ``c0 + c1 - c``, so
+    an interaction ``c * x`` becomes ``(c0 + c1) x - c * x``), whatever the
+    contrast coding. Returns None when a map is not exact (then the permuted
+    statistics are computed from the permuted designs).
+    """
+    maps = []
+    for M, M_sw in ((X, X_swapped), (Z, Z_swapped)):
+        A = np.linalg.lstsq(M, M_sw, rcond=None)[0]
+        scale = max(np.abs(M_sw).max(), 1.0)
+        if not np.allclose(M @ A, M_sw, rtol=0.0, atol=rtol * scale):
+            return None
+        maps.append(A)
+    return tuple(maps)
+
+
+def swapped_slope_stats(sub, A, B, flips):
+    """:func:`slope_stats` of datasets whose flagged subjects have levels swapped.
+
+    Parameters
+    ----------
+    sub : dict
+        :func:`subject_slope_stats` of the observed dataset.
+    A, B : array
+        :func:`swap_maps` of the fixed- and random-effects designs.
+    flips : array of bool, shape (n_perm, n_subjects)
+        Subjects whose levels are exchanged in each dataset.
+
+    Returns
+    -------
+    stats : dict
+        As :func:`stack_slope_stats` of the ``n_perm`` datasets (leading axis
+        ``n_perm * T``), from sign/affine maps of the per-subject sums: a
+        swapped subject's rows ``[X | y]`` are ``[X A | y]``, so its Gram
+        matrix is ``A' G A`` (y unchanged), without touching the rows again.
+    """
+    q = sub["G0"].shape[-1]
+    At = np.eye(q)
+    At[: A.shape[0], : A.shape[1]] = A
+    w = np.asarray(flips, dtype=float)  # (P, S)
+    n_perm = len(w)
+    out = {}
+    for key in ("G0", "Gk"):
+        if key not in sub:
+            continue
+        G = sub[key]  # (T, S, [K,] q, q)
+        delta = np.swapaxes(At.T @ G @ At - G, 0, 1)  # (S, T, ...)
+        total = G.sum(1)  # (T, ...)
+        change = (w @ delta.reshape(len(delta), -1)).reshape((n_perm,) + total.shape)
+        out[key] = (total[None] + change).reshape((-1,) + total.shape[1:])
+    for key in ("ZR0", "ZRk"):
+        if key not in sub:
+            continue
+        ZR = sub[key]  # (T, S, [K,] r, q)
+        swapped = np.swapaxes(B, -1, -2) @ ZR @ At
+        mask = flips.reshape(n_perm, 1, -1, *([1] * (ZR.ndim - 2)))
+        out[key] = np.where(mask, swapped[None], ZR[None]).reshape((-1,) + ZR.shape[1:])
+    n_times = sub["G0"].shape[0]
+    for key in ("ZZ0", "ZZk"):
+        if key not in sub:
+            continue
+        ZZ = sub[key]  # (S, [K,] r, r)
+        swapped = np.swapaxes(B, -1, -2) @ ZZ @ B
+        mask = flips.reshape(n_perm, -1, *([1] * (ZZ.ndim - 1)))
+        val = np.where(mask, swapped[None], ZZ[None])  # (P, S, ...)
+        val = np.broadcast_to(val[:, None], (n_perm, n_times) + ZZ.shape)
+        out[key] = val.reshape((-1,) + ZZ.shape)
+    return out
+
+
 def stack_slope_stats(stats_list):
     """Concatenate per-dataset statistics into one problem axis N = B * T."""
     return {k: np.concatenate([s[k] for s in stats_list]) for k in stats_list[0]}
@@ -211,31 +314,77 @@ def _fd_points(m):
     return _fd_offsets(m, corners=((1, 1),))
 
 
-def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
-    """Minimise the criterion over ``theta`` (N, m) by damped Newton steps."""
-    m = theta.shape[1]
+def _fd_gradient_hessian(th, f0, P, ss, idx, hs, full):
+    """Central-difference gradient and (when ``full``) Hessian at ``th``."""
+    m = th.shape[1]
     pts, pairs = _fd_points(m)
-    active = np.arange(len(theta))
+    pts = pts[1:] if full else pts[1 : 2 * m + 1]
+    f = _criterion(th[None] + pts[:, None] * hs[None], P, ss, idx)
+    g = (f[0 : 2 * m : 2] - f[1 : 2 * m : 2]).T / (2 * hs)
+    if not full:
+        return g, None
+    H = np.zeros((len(th), m, m))
+    for i in range(m):
+        H[:, i, i] = (f[2 * i] - 2 * f0 + f[1 + 2 * i]) / hs[:, i] ** 2
+    for k, (i, j) in enumerate(pairs):
+        fij = f[2 * m + k]
+        H[:, i, j] = H[:, j, i] = (fij - f[2 * i] - f[2 * j] + f0) / (
+            hs[:, i] * hs[:, j]
+        )
+    return g, H
+
+
+# smallest step along a direction of negative curvature of the criterion
+_ESCAPE = 0.1
+
+
+def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4, hessian=None):
+    """Minimise the criterion over ``theta`` (N, m) by damped Newton steps.
+
+    Gradient and Hessian by finite differences (``1 + 2m + m(m-1)/2``
+    criterion evaluations); a given ``hessian`` (N, m, m), e.g. the observed
+    data's at its optimum for the permuted fits that start there, replaces the
+    first one (2m evaluations for that step) where it is finite. Returns
+    ``theta``, the criterion and the last Hessian.
+    """
+    m = theta.shape[1]
+    n_all = len(theta)
+    active = np.arange(n_all)
     f_cur = _criterion(theta[None], P, ss)[0]
+    H_all = np.zeros((n_all, m, m)) if hessian is None else np.array(hessian, float)
+    have_h = np.isfinite(H_all).all((-1, -2))
     for _ in range(max_iter):
         if len(active) == 0:
             break
         th = theta[active]
+        f0 = f_cur[active]
         hs = h * np.maximum(1.0, np.abs(th))
-        f = _criterion(th[None] + pts[:, None] * hs[None], P, ss, active)
-        f0 = f[0]
-        g = (f[1 : 2 * m + 1 : 2] - f[2 : 2 * m + 2 : 2]).T / (2 * hs)
-        H = np.zeros((len(active), m, m))
-        for i in range(m):
-            H[:, i, i] = (f[1 + 2 * i] - 2 * f0 + f[2 + 2 * i]) / hs[:, i] ** 2
-        for k, (i, j) in enumerate(pairs):
-            fij = f[1 + 2 * m + k]
-            H[:, i, j] = H[:, j, i] = (fij - f[1 + 2 * i] - f[1 + 2 * j] + f0) / (
-                hs[:, i] * hs[:, j]
+        fresh = ~have_h[active]
+        g = np.empty_like(th)
+        H = H_all[active]
+        if fresh.any():
+            sel = np.flatnonzero(fresh)
+            g[sel], H[sel] = _fd_gradient_hessian(
+                th[sel], f0[sel], P, ss, active[sel], hs[sel], True
+            )
+        if (~fresh).any():
+            sel = np.flatnonzero(~fresh)
+            g[sel], _ = _fd_gradient_hessian(
+                th[sel], f0[sel], P, ss, active[sel], hs[sel], False
             )
         lam, vec = np.linalg.eigh(H)
-        lam = np.maximum(np.abs(lam), 1e-6 * np.abs(lam).max(-1, keepdims=True) + 1e-12)
-        step = -np.einsum("nij,nj->ni", vec, np.einsum("nji,nj->ni", vec, g) / lam)
+        gv = np.einsum("nji,nj->ni", vec, g)
+        coef = -gv / np.maximum(
+            np.abs(lam), 1e-6 * np.abs(lam).max(-1, keepdims=True) + 1e-12
+        )
+        # along a direction of negative curvature, step at least _ESCAPE: the
+        # criterion is even in each diagonal entry of T and in sqrt(g_c), so
+        # a zero there (a start at a singular fit) is a saddle with no
+        # gradient, which the Newton step alone leaves only slowly
+        neg = lam < -1e-6 * np.abs(lam).max(-1, keepdims=True)
+        escape = np.where(gv > 0, -_ESCAPE, _ESCAPE)
+        coef = np.where(neg & (np.abs(coef) < _ESCAPE), escape, coef)
+        step = np.einsum("nij,nj->ni", vec, coef)
         limit = 1.0 + np.abs(th).max(-1, keepdims=True)
         norm = np.abs(step).max(-1, keepdims=True)
         step = step * np.minimum(1.0, limit / np.maximum(norm, 1e-300))
@@ -252,6 +401,10 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
         moved = np.abs(new - th).max(-1)
         theta[active] = new
         f_cur[active] = f_new
+        H_all[active] = H
+        # a step from a given Hessian that found no descent is retried
+        retry = bad & ~fresh
+        have_h[active] = False
         # stop when theta settles, or when -2 log-lik stops moving (flat
         # valleys of singular fits, e.g. a zero intercept variance, where
         # theta is not identified but the fit is)
@@ -260,9 +413,9 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4):
             | (decrement < 1e-9)
             | (f0 - f_new < 1e-8)
             | bad
-        )
+        ) & ~retry
         active = active[~done]
-    return theta, f_cur
+    return theta, f_cur, H_all
 
 
 def _start(P, ss):
@@ -292,8 +445,9 @@ def fit_slopes(P, ss, start=None):
         Statistics from :func:`slope_stats` (leading axis N problems).
     ss : SlopeStructure
         The grouping.
-    start : array, shape (N, n_theta) | None
-        Starting ``theta``; None starts from the best point of a small grid.
+    start : array, shape (N, n_theta) or (N, n_theta + n_theta**2) | None
+        Starting ``theta`` (and the criterion's Hessian there, flattened);
+        None starts from the best point of a small grid.
 
     Returns
     -------
@@ -302,9 +456,19 @@ def fit_slopes(P, ss, start=None):
         ``theta`` (N, n_theta), ``criterion`` (N,), ``cov_subject`` (N, r, r)
         and ``var_channel`` (N,) (variances, not ratios).
     """
-    theta = _start(P, ss) if start is None else np.array(start, dtype=float)
-    theta, _ = _newton(theta, P, ss)
-    return gls_slopes(theta, P, ss)
+    hessian = None
+    if start is None:
+        theta = _start(P, ss)
+    else:
+        start = np.array(start, dtype=float)
+        m = ss.n_theta
+        theta = start[:, :m].copy()
+        if start.shape[1] == m + m * m:
+            hessian = start[:, m:].reshape(-1, m, m)
+    theta, _, hessian = _newton(theta, P, ss, hessian=hessian)
+    fit = gls_slopes(theta, P, ss)
+    fit["hessian"] = hessian
+    return fit
 
 
 def gls_slopes(theta, P, ss):
@@ -394,8 +558,13 @@ def fit_batch(Xs, Y_list, sm, start=None):
     """
     ss = sm.ss
     P = stack_slope_stats([slope_stats(X, sm.z(X), Y, ss) for X, Y in zip(Xs, Y_list)])
-    n_batch, n_times = len(Xs), Y_list[0].shape[1]
-    n = n_batch * n_times
+    return fit_stacked(P, ss, len(Xs), start), P
+
+
+def fit_stacked(P, ss, n_batch, start=None):
+    """Fit the ``n_batch * T`` problems of ``P``; outputs have axes (B, T)."""
+    n = len(P["G0"])
+    n_times = n // n_batch
     if start is not None:
         start = np.tile(start, (n_batch, 1))
     n_sizes = len(ss.struct.sizes) if ss.has_channel else 1
@@ -408,8 +577,12 @@ def fit_batch(Xs, Y_list, sm, start=None):
         parts.append(fit_slopes(_sub(P, sl), ss, None if start is None else start[sl]))
     fit = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     fit = {k: v.reshape((n_batch, n_times) + v.shape[1:]) for k, v in fit.items()}
-    fit["gamma"] = fit["theta"]  # starting values of the permuted fits
-    return fit, P
+    # starting values of the permuted fits: theta and the Hessian there
+    hess = fit.pop("hessian")
+    fit["gamma"] = np.concatenate(
+        [fit["theta"], hess.reshape(hess.shape[:2] + (-1,))], -1
+    )
+    return fit
 
 
 def slope_null_chunk(job, Y, design, spec, sm, contrasts, statistic, start=None):
@@ -425,6 +598,22 @@ def slope_null_chunk(job, Y, design, spec, sm, contrasts, statistic, start=None)
     subject = sm.ss.struct.subject
     columns = {f: design[f].to_numpy() for f in design.columns}
     n_perm = len(next(iter(job["idx"].values())))
+    if job["kind"] == "swap" and len(job["idx"]) == 1:
+        # one factor's levels exchanged per subject: the permuted statistics
+        # are linear maps of the observed per-subject sums (~10x cheaper than
+        # recomputing them from the rows of every permuted design)
+        ((f, flips),) = job["idx"].items()
+        lv = spec.levels[f]
+        X = spec.matrix(design)
+        X_sw = spec.matrix(
+            design, {**columns, f: np.where(columns[f] == lv[0], lv[1], lv[0])}
+        )
+        maps = swap_maps(X, X_sw, sm.z(X), sm.z(X_sw))
+        if maps is not None:
+            sub = subject_slope_stats(X, sm.z(X), Y, sm.ss)
+            P = swapped_slope_stats(sub, *maps, np.asarray(flips, dtype=bool))
+            fit = fit_stacked(P, sm.ss, n_perm, start)
+            return term_statistics(fit, contrasts, statistic)
     Xs = []
     for b in range(n_perm):
         values = dict(columns)
