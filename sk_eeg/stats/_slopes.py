@@ -336,6 +336,8 @@ def _fd_gradient_hessian(th, f0, P, ss, idx, hs, full):
 
 # smallest step along a direction of negative curvature of the criterion
 _ESCAPE = 0.1
+# largest step (in theta) after which the next Newton step reuses the Hessian
+_REUSE_HESSIAN = 1e-3
 
 
 def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4, hessian=None):
@@ -402,9 +404,11 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4, hessian=None):
         theta[active] = new
         f_cur[active] = f_new
         H_all[active] = H
-        # a step from a given Hessian that found no descent is retried
+        # a step from a given Hessian that found no descent is retried with a
+        # fresh one; after a short step the Hessian is kept (near the optimum
+        # it hardly changes, and the gradient alone costs 2m evaluations)
         retry = bad & ~fresh
-        have_h[active] = False
+        have_h[active] = ~bad & (moved < _REUSE_HESSIAN)
         # stop when theta settles, or when -2 log-lik stops moving (flat
         # valleys of singular fits, e.g. a zero intercept variance, where
         # theta is not identified but the fit is)
