@@ -102,11 +102,15 @@ def test_readme_recipe_refined_dipole_is_left_temporal_near_fit_dipole(
 ):
     """Left + Right Auditory EEG (9 trials), the README recipe, refined dipoles.
 
-    Reference: MNE's fit_dipole with the same BEM at the N100 GFP peak (82 ms),
-    MNI (-66, -39, 19). Our strongest refined dipole lands about 20 mm from it
-    in left posterior superior temporal cortex. The grid sources (re-placed,
-    relocate=True) are left temporal, 25 mm away, and superior at MNI (12, -17,
-    75), which takes about the same share of the GOF at the peak (33 mm and
+    References: MNE's fit_dipole with the same BEM at the N100 GFP peak
+    (82 ms), MNI (-66, -39, 19), and on the mean of 70-100 ms, MNI (-58, -57,
+    8). Our strongest refined dipole, a fixed position over 50-150 ms, lands
+    2 mm from the window fit and about 20 mm from the peak-sample fit (one
+    more noise draw of the average's size moves that one by a median 24 mm:
+    benchmarks/bench_inverse.py --parts sample), in left posterior superior
+    temporal cortex. The grid sources (re-placed, relocate=True) are left
+    temporal, 25 mm from the peak fit, and superior at MNI (12, -17, 75),
+    which takes about the same share of the GOF at the peak (33 mm and
     110 mm with relocate=False).
     """
     import mne
@@ -127,10 +131,21 @@ def test_readme_recipe_refined_dipole_is_left_temporal_near_fit_dipole(
     ref, _ = mne.fit_dipole(
         evoked.copy().crop(t_peak, t_peak), cov, bem, trans, verbose=False
     )
+    window = evoked.copy().crop(0.07, 0.1)
+    ref_window, _ = mne.fit_dipole(
+        mne.EvokedArray(
+            window.data.mean(axis=1, keepdims=True), window.info, nave=window.nave
+        ),
+        cov,
+        bem,
+        trans,
+        verbose=False,
+    )
     dist_grid = np.linalg.norm(grid.pos[peak] - ref.pos[0]) * 1e3
     dist_refined = np.linalg.norm(refined.pos[peak] - ref.pos[0]) * 1e3
     assert dist_refined < dist_grid
     assert dist_refined <= 25.0
+    assert np.linalg.norm(refined.pos[peak] - ref_window.pos[0]) * 1e3 <= 10.0
     assert refined.gof[peak] > grid.gof[peak]
     mni = mne.head_to_mni(
         refined.pos[peak],
