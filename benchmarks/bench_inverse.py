@@ -28,8 +28,9 @@ Four parts, in one run:
    + Right Auditory, 9 trials; baseline, 50-150 ms): runtime, grid and
    refined sources in MNI coordinates and their distances to MNE
    ``fit_dipole`` references (EEG at the N100 peak sample, with how far one
-   more noise draw moves it; EEG on the mean of 70-100 ms; MEG gradiometers
-   of each hemisphere), the power explained by the pair found against a
+   more noise draw moves it, a second dipole on its residual and a fit of the
+   right-half electrodes; EEG on the mean of 70-100 ms; MEG gradiometers of
+   each hemisphere), the power explained by the pair found against a
    left + right auditory pair, and the evidence for one more source against
    the same scan of noise-only baseline windows.
 
@@ -414,6 +415,20 @@ def _sample_references(evoked_all, cov, bem, trans):
     at_peak = eeg.copy().crop(t_peak, t_peak)
     dip, _ = mne.fit_dipole(at_peak, cov, bem, trans)
     refs[f"EEG {t_peak * 1e3:.0f} ms"] = (dip.pos[0], dip.gof[0])
+    # A right-hemisphere EEG reference, if the data hold one: a second dipole
+    # on the residual of the first, and one on the right-half electrodes
+    # (re-referenced to their own average).
+    _, residual = mne.fit_dipole(at_peak, cov, bem, trans)
+    second, _ = mne.fit_dipole(residual, cov, bem, trans)
+    refs["EEG residual, 2nd"] = (second.pos[0], second.gof[0])
+    x = np.array([ch["loc"][0] for ch in at_peak.info["chs"]])
+    half = at_peak.copy().pick(np.flatnonzero(x > 0))
+    with half.info._unlock():
+        half.info["projs"] = []
+    half = mne.EvokedArray(half.data, half.info, tmin=half.times[0], nave=half.nave)
+    half.set_eeg_reference("average", projection=True)
+    right_eeg, _ = mne.fit_dipole(half, cov, bem, trans)
+    refs["EEG right half"] = (right_eeg.pos[0], right_eeg.gof[0])
     # How well one sample pins the reference down: refit with one more noise
     # draw of the average's noise level (noise covariance / nave) added.
     rng = np.random.default_rng(0)
@@ -476,7 +491,7 @@ def real_data():
         print(f"\n  {' + '.join(conditions)} ({evoked.nave:.0f} trials), 60 EEG")
         refs = _sample_references(evoked_all, cov, bem, trans)
         for name, (pos, gof) in refs.items():
-            print(f"    fit_dipole {name:18s} MNI {mni(pos)} GOF {gof:4.1f} %")
+            print(f"    fit_dipole {name:19s} MNI {mni(pos)} GOF {gof:4.1f} %")
         start = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
