@@ -1,12 +1,14 @@
 """EEG2VideoGenerator benchmark and acceptance run (CPU; GPU when present).
 
-1. Timing of the default tiny config: one training step (fwd + bwd + AdamW on
-   a batch) and DDIM sampling time per clip, on CPU and on CUDA if available.
+1. Timing of the UNet of each configuration: one training step (fwd + bwd +
+   AdamW on a batch) and DDIM sampling time per clip (all the steps, also
+   those that ``init_strength < 1`` skips), on CPU and on CUDA if available.
 2. EEG-VP baselines on make_eeg_video with leave-one-block-out CV (top-1 with
    its chance level).
-3. Acceptance: the ``sk-eeg eeg2video train`` presets (8 frames at 32 x 32;
-   'cpu', and 'gpu' on CUDA) trained on blocks 1-6 of the simulator, clips
-   generated from the held-out block 7. Reports the class identification of
+3. Acceptance: the two configurations of ``EEG2VideoGenerator.from_preset``
+   (8 frames at 32 x 32; 'cpu', the defaults, and 'gpu' on CUDA) trained on
+   blocks 1-6 of the simulator, clips generated from the held-out block 7.
+   Reports the class identification of
    the generated clips (n-way and 2-way top-1 with chance) and SSIM / PSNR to
    the true clip beside the mean training clip, the class-mean clip and
    generation from shuffled EEG.
@@ -34,10 +36,11 @@ from sk_eeg.video import (
 )
 
 
-def timing(device, patch_size=1, n_steps=2):
+def timing(device, preset, n_steps=2):
     from sk_eeg.video._diffusion import build_unet
 
-    gen = EEG2VideoGenerator(device=device, random_state=0)
+    gen = EEG2VideoGenerator.from_preset(preset, device=device, random_state=0)
+    patch_size = gen.patch_size
     batch, side = gen.batch_size, 32 // patch_size
     channels = 3 * patch_size**2
     unet = build_unet(
@@ -69,8 +72,9 @@ def timing(device, patch_size=1, n_steps=2):
     per_step = (time.perf_counter() - start) / n_steps
     n_params = sum(p.numel() for p in unet.parameters()) / 1e6
     print(
-        f"[{device}] UNet {gen.unet_channels} ({n_params:.2f} M params), 8 frames x "
-        f"32 x 32, patch_size={patch_size}: train step (batch {batch}) {step:.2f} s; "
+        f"[{device}, {preset!r}] UNet {gen.unet_channels} ({n_params:.2f} M "
+        f"params), 8 frames x 32 x 32, patch_size={patch_size}: train step "
+        f"(batch {batch}) {step:.2f} s; "
         f"one denoising step per clip {per_step:.3f} s -> "
         f"{gen.num_inference_steps} DDIM steps {per_step * gen.num_inference_steps:.1f}"
         " s per clip"
@@ -116,17 +120,15 @@ def baselines(data, quick):
 
 
 def acceptance(data, preset):
-    from sk_eeg.video._cli import PRESETS
-
     train, test = data.blocks < 6, data.blocks == 6
-    gen = EEG2VideoGenerator(
-        **PRESETS[preset],
+    gen = EEG2VideoGenerator.from_preset(
+        preset,
         sfreq=data.sfreq,
         device="cuda" if preset == "gpu" else "cpu",
         random_state=0,
         verbose=True,
     )
-    print(f"\nAcceptance ({preset!r} preset of sk-eeg eeg2video train): {gen!r}")
+    print(f"\nAcceptance (EEG2VideoGenerator.from_preset({preset!r})): {gen!r}")
     start = time.perf_counter()
     gen.fit(data.X[train], data.videos[train], labels=data.y[train])
     fit_s = time.perf_counter() - start
@@ -199,8 +201,8 @@ def main():
         torch.set_num_threads(args.n_jobs)
     if not args.skip_timing:
         for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
-            timing(device, patch_size=1)
-            timing(device, patch_size=4)
+            for preset in ("gpu", "cpu"):
+                timing(device, preset)
     data = make_eeg_video(n_blocks=7, n_classes=4, n_clips=5, random_state=0)
     print(
         f"\nsimulated SEED-DV-like data: {data.X.shape[0]} clips, EEG "

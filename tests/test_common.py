@@ -64,6 +64,9 @@ CHECK_INSTANCES = {
     ),
     "EEG2VideoGenerator": lambda: EEG2VideoGenerator(
         encoder="mlp",
+        features=None,  # raw EEG: the checks' clips are a few samples long
+        patch_size=1,
+        init_strength=1.0,
         emb_dim=8,
         n_tokens=1,
         cross_attention_dim=8,

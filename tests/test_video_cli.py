@@ -15,7 +15,16 @@ def test_train_help_documents_the_cpu_and_gpu_configurations():
     sub = [a for a in parser._actions if a.dest == "command"][0].choices["eeg2video"]
     train = [a for a in sub._actions if a.dest == "eeg2video_command"][0]
     help_text = train.choices["train"].format_help()
-    for word in ("cpu ", "gpu ", "GLMNet", "minutes on 2 CPU cores", "resumes", "H200"):
+    for word in (
+        "cpu ",
+        "gpu ",
+        "GLMNet",
+        "minutes on 2 CPU cores",
+        "resumes",
+        "H200",
+        "defaults",
+        "from_preset",
+    ):
         assert word in help_text
 
 
@@ -37,6 +46,7 @@ def test_train_then_generate_writes_model_npy_gif_and_grid(tmp_path, capsys):
             "--preset", "cpu", "--features", "raw", "--max-epochs", "1",
             "--encoder-epochs", "1", "--num-inference-steps", "2",
             "--device", "cpu", "--plot", str(tmp_path / "loss.png"),
+            "--checkpoint-minutes", "30",
         ]
     )  # fmt: skip
     assert code == 0

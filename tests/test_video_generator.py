@@ -15,10 +15,12 @@ pytest.importorskip("diffusers")
 
 from sk_eeg.video import EEG2VideoGenerator  # noqa: E402
 
+# Raw EEG, full-resolution UNet, sampling from noise: every part runs.
 TINY = dict(
-    encoder="mlp", emb_dim=16, n_tokens=2, cross_attention_dim=16,
-    unet_channels=(8, 16), attention_head_dim=2, max_epochs=1, encoder_epochs=2,
-    num_inference_steps=2, batch_size=4, device="cpu", n_jobs=1, random_state=0,
+    encoder="mlp", features=None, window_length=None, emb_dim=16, n_tokens=2,
+    cross_attention_dim=16, unet_channels=(8, 16), attention_head_dim=2,
+    patch_size=1, max_epochs=1, encoder_epochs=2, num_inference_steps=2,
+    init_strength=1.0, batch_size=4, device="cpu", n_jobs=1, random_state=0,
 )  # fmt: skip
 
 
@@ -98,10 +100,10 @@ def test_save_load_round_trip_reproduces_samples(sim, fitted, tmp_path):
 
 def test_float_videos_and_de_features_with_vae(sim, tmp_path):
     gen = EEG2VideoGenerator(
-        **{**TINY, "encoder": "glmnet", "local_channels": [2, 3]},
-        features="de", sfreq=sim.sfreq, bands=((4, 8), (8, 14), (30, 45)),
-        use_vae=True, vae_channels=(8, 8), vae_epochs=1, init_strength=0.5,
-        dana_beta=0.3, guidance_scale=2.0,
+        **{**TINY, "encoder": "glmnet", "local_channels": [2, 3],
+           "features": "de", "init_strength": 0.5},
+        sfreq=sim.sfreq, bands=((4, 8), (8, 14), (30, 45)), use_vae=True,
+        vae_channels=(8, 8), vae_epochs=1, dana_beta=0.3, guidance_scale=2.0,
     )  # fmt: skip
     gen.fit(sim.X, sim.videos / 255.0)
     out = gen.predict(sim.X[:2])
@@ -131,6 +133,39 @@ def test_patches_fold_losslessly_into_channels(sim):
     assert latents.shape == (2, 12, 4, 4, 4)
     torch.testing.assert_close(pipe.decode_latents(latents), clips, rtol=0, atol=0)
     assert gen.predict(sim.X[:1]).shape == (1, 4, 8, 8, 3)
+
+
+def test_defaults_are_the_cpu_preset_and_from_preset_builds_the_gpu_one():
+    from sk_eeg.video import EEG2VIDEO_PRESETS
+
+    defaults = EEG2VideoGenerator().get_params()
+    cpu, gpu = EEG2VIDEO_PRESETS["cpu"], EEG2VIDEO_PRESETS["gpu"]
+    assert set(cpu) == set(gpu)
+    assert {key: defaults[key] for key in cpu} == cpu
+    assert EEG2VideoGenerator.from_preset("cpu").get_params() == defaults
+    built = EEG2VideoGenerator.from_preset("gpu", max_epochs=3, device="cpu")
+    params = built.get_params()
+    assert {key: params[key] for key in gpu} == {**gpu, "max_epochs": 3}
+    assert params["encoder"] == "glmnet" and params["device"] == "cpu"
+    with pytest.raises(ValueError, match="preset"):
+        EEG2VideoGenerator.from_preset("tpu")
+
+
+def test_default_configuration_fits_de_features_on_patches(sim):
+    # The defaults with fewer epochs and a one-level UNet: DE features of 1 s
+    # windows, 4 x 4 patches, one DDIM step from the latent prediction.
+    gen = EEG2VideoGenerator(
+        sfreq=sim.sfreq, bands=((4, 8), (8, 14), (30, 45)), unet_channels=(8,),
+        encoder_epochs=2, max_epochs=1, device="cpu", n_jobs=1, random_state=0,
+    ).fit(sim.X, sim.videos, labels=sim.y)  # fmt: skip
+    config = gen.pipeline_.eeg_encoder.config
+    assert config.features == "de" and config.window_length == 1.0
+    assert gen.pipeline_.patch_size == 4
+    assert tuple(config.latent_shape) == (48, 4, 2, 2)
+    assert gen.transform(sim.X).shape == (6, 64)
+    videos = gen.predict(sim.X)
+    assert videos.shape == sim.videos.shape and videos.dtype == np.uint8
+    np.testing.assert_array_equal(gen.predict(sim.X[:1])[0], videos[0])
 
 
 def test_dana_noise_mixes_shared_and_frame_noise():
@@ -234,8 +269,13 @@ def test_saved_generator_loads_in_a_fresh_process(sim, tmp_path, device):
     # with accelerate installed diffusers would load on the "meta" device.
     pytest.importorskip("accelerate")
     gen = EEG2VideoGenerator(
-        **{**TINY, "encoder": "glmnet", "local_channels": [2, 3], "device": device},
-        patch_size=2,
+        **{
+            **TINY,
+            "encoder": "glmnet",
+            "local_channels": [2, 3],
+            "device": device,
+            "patch_size": 2,
+        },
     ).fit(sim.X, sim.videos, labels=sim.y)
     path = gen.save(tmp_path / "pipe")
     np.save(tmp_path / "X.npy", sim.X)
@@ -301,6 +341,38 @@ def test_interrupted_training_resumes_to_the_uninterrupted_weights(
         EEG2VideoGenerator(**{**params, "lr": 0.5}, checkpoint_dir=ckpt).fit(
             sim.X, sim.videos, labels=sim.y
         )
+
+
+@pytest.mark.parametrize(
+    ("every", "minutes", "n_writes"),
+    [(10, None, 2), (10, 60, 2), (10, 0, 6), (2, None, 4)],
+)
+def test_checkpoints_are_written_per_epochs_or_minutes(
+    sim, tmp_path, monkeypatch, every, minutes, n_writes
+):
+    # Encoder warm-up (3 epochs) and joint phase (3): a checkpoint ends each
+    # phase; checkpoint_every adds one per `every` epochs and
+    # checkpoint_minutes one after each epoch ending that long after the last.
+    from sk_eeg.video import _persistence
+
+    save = _persistence.save_checkpoint
+    writes = []
+
+    def counting_save(*args, **kwargs):
+        save(*args, **kwargs)
+        writes.append(args[2]["epoch"])
+
+    monkeypatch.setattr(_persistence, "save_checkpoint", counting_save)
+    gen = EEG2VideoGenerator(
+        **{**TINY, "encoder_epochs": 3, "max_epochs": 3},
+        checkpoint_dir=tmp_path / "ckpt", checkpoint_every=every,
+        checkpoint_minutes=minutes,
+    )  # fmt: skip
+    gen.fit(sim.X, sim.videos)
+    assert len(writes) == n_writes, writes
+    assert writes[-1] == 3
+    with pytest.raises(ValueError, match="checkpoint_minutes"):
+        gen.set_params(checkpoint_minutes=-1).fit(sim.X, sim.videos)
 
 
 def test_mixed_precision_trains_and_samples(sim):

@@ -12,7 +12,7 @@ from ._classifier import (
     cross_validate_blocks,
 )
 from ._features import SEED_DV_BANDS, BandPower, DifferentialEntropy
-from ._generator import EEG2VideoGenerator
+from ._generator import EEG2VIDEO_PRESETS, EEG2VideoGenerator
 from ._metrics import (
     IdentificationScore,
     make_video_classifier,
@@ -26,6 +26,7 @@ from ._metrics import (
 from ._viz import plot_video_frames, save_video_gif
 
 __all__ = [
+    "EEG2VIDEO_PRESETS",
     "SEED_DV_BANDS",
     "BandPower",
     "DifferentialEntropy",

@@ -3,39 +3,24 @@
 NAME = "eeg2video"
 
 
-# Training configurations: "cpu" finishes ``train --simulate`` in minutes on
-# 2 cores; "gpu" is the estimator's defaults (GLMNet on raw EEG, full-resolution
-# UNet), which need a GPU (about 100 minutes on 2 CPU cores).
-PRESETS = {
-    "cpu": dict(
-        encoder="mlp", features="de", window_length=1.0, patch_size=4,
-        encoder_epochs=60, max_epochs=8, num_inference_steps=10,
-        init_strength=0.1, batch_size=8,
-    ),
-    "gpu": dict(
-        encoder="glmnet", features=None, window_length=None, patch_size=1,
-        encoder_epochs=20, max_epochs=50, num_inference_steps=25,
-        init_strength=1.0, batch_size=8,
-    ),
-}  # fmt: skip
-
 _TRAIN_HELP = """\
 Train EEG2VideoGenerator and save it as a pipeline directory.
 
 Two configurations (--preset):
-  cpu  MLP on differential entropy, 4 x 4 pixel patches folded into channels,
-       60 encoder + 8 joint epochs; sampling runs only the last of 10 DDIM
-       steps from the encoder's latent prediction (init_strength 0.1), so
-       the clips are mostly that regression. train --simulate: about 6
-       minutes on 2 CPU cores (5.2 CPU-minutes).
-  gpu  GLMNet on raw EEG, full-resolution UNet, 20 encoder + 50 joint epochs,
-       25 DDIM steps from pure noise (the estimator's defaults): about 100
-       minutes on 2 CPU cores; a few minutes on a data-centre GPU (a training
-       step of batch 8 takes about 0.1 s on an H200). Add --precision bfloat16
-       for mixed precision.
+  cpu  EEG2VideoGenerator's defaults: MLP on differential entropy, 4 x 4
+       pixel patches folded into channels, 60 encoder + 8 joint epochs;
+       sampling runs only the last of 10 DDIM steps from the encoder's latent
+       prediction (init_strength 0.1), so the clips are mostly that
+       regression. train --simulate: about 6 minutes on 2 CPU cores.
+  gpu  EEG2VideoGenerator.from_preset('gpu'), EEG2Video's model: GLMNet on
+       raw EEG, full-resolution UNet, 20 encoder + 50 joint epochs, 25 DDIM
+       steps from pure noise: about 100 minutes on 2 CPU cores; a few
+       minutes on a data-centre GPU (a training step of batch 8 takes about
+       0.1 s on an H200). Add --precision bfloat16 for mixed precision.
 'auto' picks 'gpu' when CUDA is available. Options given explicitly override
-the preset. Training writes a checkpoint every --checkpoint-every epochs into
-OUT/checkpoint; rerunning an interrupted command resumes from it.
+the preset. Training writes a checkpoint every --checkpoint-every epochs (or
+--checkpoint-minutes) into OUT/checkpoint; rerunning an interrupted command
+resumes from it.
 """
 
 
@@ -136,6 +121,13 @@ def add_parser(subparsers):
         "--checkpoint-every", type=int, default=2, help="epochs between checkpoints"
     )
     train.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        default=None,
+        help="also checkpoint after an epoch ending this many minutes after the "
+        "last checkpoint (None: epochs only)",
+    )
+    train.add_argument(
         "--random-state", type=int, default=0, help="seed of the simulation and model"
     )
     train.add_argument("--plot", help="write the training loss curve to this figure")
@@ -212,7 +204,7 @@ def _resolve_preset(preset, device):
         from sk_eeg.utils._torch import resolve_device
 
         preset = "gpu" if resolve_device(device).type == "cuda" else "cpu"
-    return preset, dict(PRESETS[preset])
+    return preset
 
 
 def _train(args):
@@ -220,7 +212,7 @@ def _train(args):
     import time
     from pathlib import Path
 
-    from sk_eeg.video import EEG2VideoGenerator
+    from sk_eeg.video import EEG2VIDEO_PRESETS, EEG2VideoGenerator
 
     if args.simulate:
         data, train, _ = _simulated_split(args.random_state)
@@ -231,14 +223,16 @@ def _train(args):
         videos = _load_npy(args.videos, "videos")
         labels = None if args.labels is None else _load_npy(args.labels, "labels")
         sfreq = args.sfreq
-    preset, params = _resolve_preset(args.preset, args.device)
-    for key in params:
+    preset = _resolve_preset(args.preset, args.device)
+    overrides = {}
+    for key in EEG2VIDEO_PRESETS[preset]:
         value = getattr(args, key, None)
         if value is not None:
-            params[key] = None if value == "raw" else value
+            overrides[key] = None if value == "raw" else value
     out = Path(args.out)
-    gen = EEG2VideoGenerator(
-        **params,
+    gen = EEG2VideoGenerator.from_preset(
+        preset,
+        **overrides,
         sfreq=sfreq,
         frames=args.frames,
         height=args.height,
@@ -249,6 +243,7 @@ def _train(args):
         precision=args.precision,
         checkpoint_dir=out / "checkpoint",
         checkpoint_every=args.checkpoint_every,
+        checkpoint_minutes=args.checkpoint_minutes,
         random_state=args.random_state,
         verbose=True,
     )
@@ -421,11 +416,11 @@ def demo(args):
         f"{res['top1_mean']:.2f} (chance {res['chance_top1']:.2f})"
     )
     train, test = data.blocks < 2, data.blocks == 2
+    # The default (CPU) configuration, with a smaller UNet and fewer epochs.
     gen = EEG2VideoGenerator(
-        encoder="mlp", features="de", sfreq=data.sfreq,
-        bands=((4, 8), (8, 14), (31, 49)), unet_channels=(16, 32), max_epochs=1,
-        encoder_epochs=40, num_inference_steps=4, init_strength=0.3,
-        device="cpu", random_state=seed,
+        sfreq=data.sfreq, bands=((4, 8), (8, 14), (31, 49)),
+        unet_channels=(16, 32), max_epochs=1, encoder_epochs=40, device="cpu",
+        random_state=seed,
     )  # fmt: skip
     gen.fit(data.X[train], data.videos[train], labels=data.y[train])
     generated = gen.predict(data.X[test])

@@ -15,7 +15,9 @@ from ._diffusion import build_schedulers, training_target
 from ._training import Phase, run_phases
 
 # Settings that do not change the trained weights (resuming ignores them).
-_NOT_IN_FINGERPRINT = ("verbose", "n_jobs", "checkpoint_dir", "checkpoint_every")
+_NOT_IN_FINGERPRINT = (
+    "verbose", "n_jobs", "checkpoint_dir", "checkpoint_every", "checkpoint_minutes",
+)  # fmt: skip
 
 
 def fingerprint(est, *arrays):
@@ -62,7 +64,8 @@ def train_generator(est, pipe, X, videos, label_index, generator, checkpoint):
     generator : torch.Generator
         CPU generator of minibatches, condition dropout, noise and timesteps.
     checkpoint : dict | None
-        ``directory``, ``every`` and ``fingerprint`` (see ``run_phases``).
+        ``directory``, ``every``, ``minutes`` and ``fingerprint`` (see
+        ``run_phases``).
 
     Returns
     -------

@@ -26,6 +26,26 @@ _BETA_SCHEDULES = ("squaredcos_cap_v2", "linear", "scaled_linear")
 _PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 _PRECISIONS = ("float32", "bfloat16", "float16")
 
+# The two training configurations of EEG2VideoGenerator, as the parameters in
+# which they differ. "cpu" is the constructor's defaults: ``sk-eeg eeg2video
+# train --simulate`` (120 clips of 8 x 32 x 32) in about 6 minutes on 2 CPU
+# cores. "gpu" is the model of EEG2Video (GLMNet on raw EEG, full-resolution
+# UNet sampled from pure noise): about 100 minutes on 2 CPU cores, minutes on
+# a data-centre GPU. ``EEG2VideoGenerator.from_preset`` and the CLI's
+# ``--preset`` read them from here.
+EEG2VIDEO_PRESETS = {
+    "cpu": dict(
+        encoder="mlp", features="de", window_length=1.0, patch_size=4,
+        encoder_epochs=60, max_epochs=8, num_inference_steps=10,
+        init_strength=0.1, batch_size=8,
+    ),
+    "gpu": dict(
+        encoder="glmnet", features=None, window_length=None, patch_size=1,
+        encoder_epochs=20, max_epochs=50, num_inference_steps=25,
+        init_strength=1.0, batch_size=8,
+    ),
+}  # fmt: skip
+
 
 def clip_seeds(X, seed):
     """One 63-bit seed per clip, from ``seed`` and the bytes of the clip's EEG."""
@@ -91,7 +111,8 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     encoder : str
-        ``'glmnet'``, ``'shallownet'``, ``'eegnet'``, ``'conformer'`` or ``'mlp'``.
+        ``'glmnet'``, ``'shallownet'``, ``'eegnet'``, ``'conformer'`` or ``'mlp'``
+        (the default; EEG2Video's is GLMNet, see Notes).
     features : {None, 'de', 'log_power'}
         None feeds the raw (standardised) EEG to the encoder; ``'de'`` its
         differential entropy and ``'log_power'`` its log band power per channel
@@ -99,11 +120,13 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         then standardised with training statistics). EEG2Video's semantic
         predictor works on DE.
     sfreq : float
-        Sampling frequency of ``X`` (used by ``features``).
+        Sampling frequency of ``X`` (used by ``features``, so it must be that
+        of the data unless ``features=None``).
     bands : sequence of (float, float)
         Frequency bands of ``features`` (default: the SEED-DV bands).
     window_length : float | None
-        Window of ``features`` in seconds (None: the whole clip).
+        Window of ``features`` in seconds (None: the whole clip); the clips
+        must be at least that long.
     frames, height, width : int | None
         Size of the generated videos; None takes it from ``y``. Training videos
         of another size are resampled (trilinear).
@@ -188,6 +211,10 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         continue it). None writes nothing.
     checkpoint_every : int
         Epochs between checkpoints.
+    checkpoint_minutes : float | None
+        Also write a checkpoint at the end of an epoch when this many minutes
+        have passed since the last one (for runs whose epochs are long); None
+        counts epochs only.
     %(device)s
     precision : {'float32', 'bfloat16', 'float16'}
         Mixed precision (``torch.autocast``) for training and sampling;
@@ -224,16 +251,32 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     -----
     The full EEG2Video inflates Stable Diffusion 1.4 (about 1 B parameters,
     512 x 288 frames) and needs a large GPU; this estimator builds a tiny model
-    from config (8 frames at 32 x 32: about 1.5 M UNet parameters). The
-    defaults are sized for a GPU (``device='auto'`` uses CUDA when present;
-    ``precision='bfloat16'`` for mixed precision): on 140 clips of 8 x 32 x 32
-    they take about 100 minutes on 2 CPU cores. On a CPU, fold pixel patches
-    into channels and train an MLP on differential entropy, e.g.
-    ``encoder='mlp', features='de', window_length=1.0, patch_size=4,
-    encoder_epochs=60, max_epochs=8, num_inference_steps=10,
-    init_strength=0.1`` (the ``cpu`` preset of ``sk-eeg eeg2video train``;
-    with 10 DDIM steps it runs only the last one, from the latent
-    prediction, so its clips are mostly the encoder's regression).
+    from config (8 frames at 32 x 32: about 1.5 M UNet parameters).
+
+    **Two configurations.** The defaults are sized for a CPU: an MLP on the
+    differential entropy of 1 s windows, 4 x 4 pixel patches folded into
+    channels, 60 encoder warm-up and 8 joint epochs, and sampling that runs
+    only the last of 10 DDIM steps from the encoder's latent prediction
+    (``init_strength=0.1``), so the clips are mostly that regression.
+    ``sk-eeg eeg2video train --simulate`` (120 clips of 8 x 32 x 32, 62
+    channels, 2 s at 200 Hz) fits them in about 6 minutes on 2 CPU cores.
+    The GPU-sized configuration is EEG2Video's model: GLMNet on the raw EEG,
+    the full-resolution UNet, 20 encoder and 50 joint epochs, 25 DDIM steps
+    from pure noise::
+
+        encoder='glmnet', features=None, window_length=None, patch_size=1,
+        encoder_epochs=20, max_epochs=50, num_inference_steps=25,
+        init_strength=1.0, batch_size=8
+
+    ``EEG2VideoGenerator.from_preset('gpu')`` builds it (both sets are in
+    :data:`sk_eeg.video.EEG2VIDEO_PRESETS`, which ``sk-eeg eeg2video train
+    --preset`` reads). On the same data it needs about 100 minutes on 2 CPU
+    cores; on an NVIDIA H200 a training step of batch 8 takes about 0.1 s
+    (0.095 s, against 1.16 s on 16 CPU cores) and sampling is about 11 times
+    faster than on those cores, so it trains in minutes. ``device='auto'``
+    uses CUDA when present, with either configuration;
+    ``precision='bfloat16'`` adds mixed precision.
+
     Long runs should set ``checkpoint_dir`` so that they can be resumed. Score
     generated clips with :func:`reconstruction_baselines`: SSIM rewards a
     clean background, so the mean training clip is a strong reference. A
@@ -259,22 +302,27 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     >>> from sk_eeg.datasets import make_eeg_video
     >>> from sk_eeg.video import EEG2VideoGenerator
     >>> data = make_eeg_video(n_blocks=1, n_classes=2, n_clips=2, n_frames=4,
-    ...                       height=16, width=16, n_channels=8, sfreq=100.0,
+    ...                       height=16, width=16, n_channels=8, sfreq=200.0,
     ...                       random_state=0)
-    >>> gen = EEG2VideoGenerator(encoder="mlp", unet_channels=(16,),
-    ...                          max_epochs=1, num_inference_steps=2,
+    >>> gen = EEG2VideoGenerator(sfreq=data.sfreq, unet_channels=(16,),
+    ...                          encoder_epochs=2, max_epochs=1,
     ...                          device="cpu", random_state=0)
     >>> gen.fit(data.X, data.videos).predict(data.X[:1]).shape
     (1, 4, 16, 16, 3)
+
+    The GPU-sized configuration (see Notes):
+
+    >>> EEG2VideoGenerator.from_preset("gpu", device="cuda").encoder
+    'glmnet'
     """
 
     def __init__(
         self,
-        encoder="glmnet",
-        features=None,
+        encoder="mlp",
+        features="de",
         sfreq=200.0,
         bands=SEED_DV_BANDS,
-        window_length=None,
+        window_length=1.0,
         frames=None,
         height=None,
         width=None,
@@ -284,29 +332,30 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         unet_channels=(32, 64),
         layers_per_block=1,
         attention_head_dim=8,
-        patch_size=1,
+        patch_size=4,
         use_vae=False,
         vae_channels=(32, 64),
         vae_epochs=20,
-        encoder_epochs=20,
+        encoder_epochs=60,
         num_train_timesteps=1000,
         beta_schedule="squaredcos_cap_v2",
         prediction_type="epsilon",
-        num_inference_steps=25,
+        num_inference_steps=10,
         guidance_scale=1.0,
         cond_dropout=0.1,
         latent_predictor=True,
         latent_weight=1.0,
-        init_strength=1.0,
+        init_strength=0.1,
         dana_beta=None,
         local_channels=None,
         dropout=0.25,
         pretrained_path=None,
-        max_epochs=50,
+        max_epochs=8,
         lr=1e-3,
         batch_size=8,
         checkpoint_dir=None,
         checkpoint_every=1,
+        checkpoint_minutes=None,
         device="auto",
         precision="float32",
         n_jobs=None,
@@ -350,6 +399,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_minutes = checkpoint_minutes
         self.device = device
         self.precision = precision
         self.n_jobs = n_jobs
@@ -365,6 +415,13 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         check_option("precision", self.precision, _PRECISIONS)
         if self.checkpoint_dir is not None:
             check_type(self.checkpoint_dir, "path-like", "checkpoint_dir")
+        if self.checkpoint_minutes is not None:
+            check_type(self.checkpoint_minutes, "numeric", "checkpoint_minutes")
+            if self.checkpoint_minutes < 0:
+                raise ValueError(
+                    f"checkpoint_minutes must be >= 0 or None, got "
+                    f"{self.checkpoint_minutes}."
+                )
         if self.features is not None:
             check_type(self.sfreq, "numeric", "sfreq")
             _check_bands(self.bands, float(self.sfreq))
@@ -577,6 +634,7 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
             checkpoint = {
                 "directory": Path(self.checkpoint_dir),
                 "every": self.checkpoint_every,
+                "minutes": self.checkpoint_minutes,
                 "fingerprint": fingerprint(self, X, videos, label_index),
             }
         with seeded(dropout_seed):
@@ -715,6 +773,30 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         side = min(pred.shape[2:4])
         # The largest odd window up to skimage's default of 7.
         return video_ssim(y, pred, win_size=min(7, side - 1 + side % 2))
+
+    # ----------------------------------------------------------------- presets
+    @classmethod
+    def from_preset(cls, preset, **params):
+        """Build a generator with one of the two training configurations.
+
+        Parameters
+        ----------
+        preset : {'cpu', 'gpu'}
+            ``'cpu'``: the constructor's defaults (minutes on 2 CPU cores);
+            ``'gpu'``: EEG2Video's model (GLMNet on raw EEG, full-resolution
+            UNet, 50 epochs, 25 DDIM steps from noise), sized for a GPU. The
+            values are :data:`sk_eeg.video.EEG2VIDEO_PRESETS` (see Notes of
+            :class:`EEG2VideoGenerator`).
+        **params
+            Other constructor parameters; they override the preset's values.
+
+        Returns
+        -------
+        generator : EEG2VideoGenerator
+            An unfitted generator.
+        """
+        check_option("preset", preset, tuple(EEG2VIDEO_PRESETS))
+        return cls(**{**EEG2VIDEO_PRESETS[preset], **params})
 
     # --------------------------------------------------------------- save/load
     def save(self, path):

@@ -1,5 +1,6 @@
 """Torch helpers shared by the classifier and the generator (imported lazily)."""
 
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -126,9 +127,11 @@ def run_phases(phases, *, lr, generator, device, precision="float32", verbose=No
     verbose : bool | str | int | None
         Progress bars (epoch, loss, time left).
     checkpoint : dict | None
-        ``directory``, ``every`` (epochs), ``fingerprint`` and ``modules``
-        (name -> module): write the training state every ``every`` epochs and
-        at the end of each phase, and resume from the one in ``directory``.
+        ``directory``, ``every`` (epochs), ``minutes`` (optional: also after
+        the first epoch that ends this many minutes after the last write),
+        ``fingerprint`` and ``modules`` (name -> module): write the training
+        state every ``every`` epochs and at the end of each phase, and resume
+        from the one in ``directory``.
     weight_decay : float
         AdamW weight decay.
 
@@ -153,6 +156,8 @@ def run_phases(phases, *, lr, generator, device, precision="float32", verbose=No
                 progress["epoch"],
             )
     loss_curve = list(progress["loss_curve"])
+    if checkpoint is not None:
+        checkpoint = {**checkpoint, "last_write": time.monotonic()}
     try:
         for index, make_phase in enumerate(phases):
             phase = make_phase()
@@ -223,7 +228,9 @@ def _train_phase(index, phase, optimizer, scaler, start, generator, device,
         bar.set_postfix(loss=f"{mean:.4f}")
         done = epoch + 1
         if checkpoint is not None and (
-            done % checkpoint["every"] == 0 or done == phase.n_epochs
+            done % checkpoint["every"] == 0
+            or done == phase.n_epochs
+            or _minutes_since(checkpoint["last_write"]) >= _minutes(checkpoint)
         ):
             _persistence.save_checkpoint(
                 checkpoint["directory"],
@@ -234,4 +241,14 @@ def _train_phase(index, phase, optimizer, scaler, start, generator, device,
                 scaler,
                 generator,
             )
+            checkpoint["last_write"] = time.monotonic()
     bar.close()
+
+
+def _minutes(checkpoint):
+    minutes = checkpoint.get("minutes")
+    return float("inf") if minutes is None else minutes
+
+
+def _minutes_since(start):
+    return (time.monotonic() - start) / 60
