@@ -46,7 +46,7 @@ def test_train_then_generate_writes_model_npy_gif_and_grid(tmp_path, capsys):
             "--preset", "cpu", "--features", "raw", "--max-epochs", "1",
             "--encoder-epochs", "1", "--num-inference-steps", "2",
             "--device", "cpu", "--plot", str(tmp_path / "loss.png"),
-            "--checkpoint-minutes", "30",
+            "--checkpoint-minutes", "30", "--n-jobs", "1",
         ]
     )  # fmt: skip
     assert code == 0
@@ -58,11 +58,12 @@ def test_train_then_generate_writes_model_npy_gif_and_grid(tmp_path, capsys):
         [
             "eeg2video", "generate", "--model", str(model), "--eeg",
             str(tmp_path / "X.npy"), "--videos", str(tmp_path / "videos.npy"),
-            "--out", str(out), "--n-show", "2", "--device", "cpu",
+            "--out", str(out), "--n-show", "2", "--device", "cpu", "--n-jobs", "1",
         ]
     )  # fmt: skip
     assert code == 0
     printed = capsys.readouterr().out
+    assert "n_jobs=1" in printed  # the trained estimator's repr
     videos = np.load(out)
     assert videos.shape == data.videos.shape and videos.dtype == np.uint8
     for path in (out, tmp_path / "gen.gif", tmp_path / "gen.png"):

@@ -11,7 +11,8 @@ Two configurations (--preset):
        pixel patches folded into channels, 60 encoder + 8 joint epochs;
        sampling runs only the last of 10 DDIM steps from the encoder's latent
        prediction (init_strength 0.1), so the clips are mostly that
-       regression. train --simulate: about 6 minutes on 2 CPU cores.
+       regression. train --simulate: 6 to 9 minutes on 2 CPU cores (7
+       CPU-minutes; add --n-jobs 1 when the cores are busy with other work).
   gpu  EEG2VideoGenerator.from_preset('gpu'), EEG2Video's model: GLMNet on
        raw EEG, full-resolution UNet, 20 encoder + 50 joint epochs, 25 DDIM
        steps from pure noise: about 100 minutes on 2 CPU cores; a few
@@ -112,6 +113,13 @@ def add_parser(subparsers):
         "--device", default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda'"
     )
     train.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="CPU threads of torch (-1: all cores; None: torch's default). On a "
+        "machine busy with other work, 1 can be several times faster",
+    )
+    train.add_argument(
         "--precision",
         default="float32",
         choices=("float32", "bfloat16", "float16"),
@@ -175,6 +183,13 @@ def add_parser(subparsers):
     )
     generate.add_argument(
         "--device", default="auto", help="'auto' (CUDA when available), 'cpu', 'cuda'"
+    )
+    generate.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="CPU threads of torch (-1: all cores; None: torch's default). On a "
+        "machine busy with other work, 1 can be several times faster",
     )
     generate.set_defaults(func=_generate)
 
@@ -244,6 +259,7 @@ def _train(args):
         checkpoint_dir=out / "checkpoint",
         checkpoint_every=args.checkpoint_every,
         checkpoint_minutes=args.checkpoint_minutes,
+        n_jobs=args.n_jobs,
         random_state=args.random_state,
         verbose=True,
     )
@@ -284,7 +300,7 @@ def _generate(args):
     )
 
     gen = EEG2VideoGenerator.load(args.model, device=args.device)
-    gen.set_params(verbose=True)
+    gen.set_params(verbose=True, n_jobs=args.n_jobs)
     if args.num_inference_steps is not None:
         gen.set_params(num_inference_steps=args.num_inference_steps)
     truth = None

@@ -28,7 +28,7 @@ _PRECISIONS = ("float32", "bfloat16", "float16")
 
 # The two training configurations of EEG2VideoGenerator, as the parameters in
 # which they differ. "cpu" is the constructor's defaults: ``sk-eeg eeg2video
-# train --simulate`` (120 clips of 8 x 32 x 32) in about 6 minutes on 2 CPU
+# train --simulate`` (120 clips of 8 x 32 x 32) in 6 to 9 minutes on 2 CPU
 # cores. "gpu" is the model of EEG2Video (GLMNet on raw EEG, full-resolution
 # UNet sampled from pure noise): about 100 minutes on 2 CPU cores, minutes on
 # a data-centre GPU. ``EEG2VideoGenerator.from_preset`` and the CLI's
@@ -222,7 +222,9 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
         float32.
     n_jobs : int | None
         CPU threads torch uses during fit and predict (``-1``: all cores);
-        None leaves torch's setting unchanged.
+        None leaves torch's setting unchanged (by default, all cores). On a
+        machine busy with other processes, ``n_jobs=1`` can be several times
+        faster: torch's threads wait for each other.
     %(random_state)s
     %(verbose)s
 
@@ -259,7 +261,11 @@ class EEG2VideoGenerator(TransformerMixin, BaseEstimator):
     only the last of 10 DDIM steps from the encoder's latent prediction
     (``init_strength=0.1``), so the clips are mostly that regression.
     ``sk-eeg eeg2video train --simulate`` (120 clips of 8 x 32 x 32, 62
-    channels, 2 s at 200 Hz) fits them in about 6 minutes on 2 CPU cores.
+    channels, 2 s at 200 Hz) fits them in 6 to 9 minutes on 2 CPU cores
+    (7 CPU-minutes); on the held-out block its clips are identified 4-way
+    at 1.00 (chance 0.25), with SSIM 0.51 to the true clips against 0.36
+    from shuffled EEG, 0.44 for the mean training clip and 0.71 for the
+    class-mean clip.
     The GPU-sized configuration is EEG2Video's model: GLMNet on the raw EEG,
     the full-resolution UNet, 20 encoder and 50 joint epochs, 25 DDIM steps
     from pure noise::
