@@ -383,3 +383,37 @@ def test_permuted_fits_started_at_a_singular_observed_fit_reach_the_optimum():
     L = [np.eye(2)[[1]]]
     F_warm, F_cold = term_statistics(warm, L, "F"), term_statistics(cold, L, "F")
     np.testing.assert_allclose(F_warm, F_cold, rtol=1e-5)
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_slope_derivatives_equal_finite_differences_of_the_criterion(nested):
+    """The analytic gradient and Hessian of the compiled kernel are exact."""
+    from sk_eeg.stats import _slopes
+    from sk_eeg.stats._design import DesignSpec, parse_formula
+    from sk_eeg.stats._input import grouping
+    from sk_eeg.stats._reml import NestedStructure
+
+    d = pd.read_csv(DATA / "lmertest_slopes_data_unbalanced.csv")
+    spec = DesignSpec(parse_formula("cond * region"), d, "sum")
+    X = spec.matrix(d)
+    subject, channel = grouping(d, "sid", "ch")
+    struct = NestedStructure(subject, channel if nested else None, len(d))
+    sm = _slopes.SlopeModel(struct, [1])
+    Y = d[["y1", "y2", "y3"]].to_numpy()
+    P = _slopes.slope_stats(X, sm.z(X), Y, sm.ss)
+    theta = np.random.default_rng(1).normal(size=(3, sm.ss.n_theta))
+    idx = np.arange(3)
+    f, grad, hess = _slopes._derivatives(theta, P, sm.ss, idx)
+    np.testing.assert_allclose(f, _slopes._criterion(theta[None], P, sm.ss)[0])
+    h = 1e-5
+    for i in range(theta.shape[1]):
+        e = np.zeros(theta.shape[1])
+        e[i] = h
+        up = _slopes._criterion((theta + e)[None], P, sm.ss)[0]
+        down = _slopes._criterion((theta - e)[None], P, sm.ss)[0]
+        np.testing.assert_allclose(grad[:, i], (up - down) / (2 * h), rtol=1e-6)
+        g_up = _slopes._derivatives(theta + e, P, sm.ss, idx)[1]
+        g_down = _slopes._derivatives(theta - e, P, sm.ss, idx)[1]
+        np.testing.assert_allclose(
+            hess[:, :, i], (g_up - g_down) / (2 * h), rtol=1e-6, atol=1e-6
+        )

@@ -19,7 +19,10 @@ so one evaluation needs only sums per (subject, channel size). ``beta`` and
 ``s2`` are profiled out; the remaining ``theta`` (the entries of ``T`` and
 ``sqrt(g_c)``) is unconstrained (the criterion depends on ``T T'`` and
 ``g_c`` only), and is minimised by a vectorised Newton method for all
-timepoints and datasets at once.
+timepoints and datasets at once, with the exact gradient and Hessian of
+:mod:`sk_eeg.stats._slope_derivatives`. Permuted datasets that exchange a
+factor's levels within whole subjects reuse the observed per-subject sums
+(:func:`swapped_slope_stats`).
 """
 
 import numpy as np
@@ -27,6 +30,7 @@ import numpy as np
 from ._df import _combine_df, _eigen_df, _fd_derivatives, _fd_offsets
 from ._kernels import slope_criterion
 from ._reml import _backtrack, _logdet_rss
+from ._slope_derivatives import slope_derivatives
 
 
 class SlopeStructure:
@@ -280,18 +284,10 @@ def _criterion(theta, P, ss, idx=None):
     """
     if idx is None:
         idx = np.arange(theta.shape[1])
-    st = ss.struct
-    if ss.has_channel:
-        chan = (P["Gk"], P["ZRk"], P["ZZk"], st.sizes, st.n_per_size)
-    else:
-        chan = _NO_CHANNEL
     return slope_criterion(
         np.ascontiguousarray(theta, dtype=float),
         np.ascontiguousarray(idx, dtype=np.int64),
-        P["G0"],
-        P["ZR0"],
-        P["ZZ0"],
-        *(np.ascontiguousarray(c, dtype=float) for c in chan),
+        *_stat_args(P, ss),
         ss.n_obs,
     )
 
@@ -309,80 +305,58 @@ def _sub(P, idx):
     return {k: v[idx] for k, v in P.items()}
 
 
-def _fd_points(m):
-    """Offsets for a central gradient and a forward mixed Hessian."""
-    return _fd_offsets(m, corners=((1, 1),))
+def _stat_args(P, ss):
+    """Return the statistics of ``P`` as the compiled kernels take them."""
+    st = ss.struct
+    if ss.has_channel:
+        chan = (P["Gk"], P["ZRk"], P["ZZk"], st.sizes, st.n_per_size)
+    else:
+        chan = _NO_CHANNEL
+    return (P["G0"], P["ZR0"], P["ZZ0"]) + tuple(
+        np.ascontiguousarray(c, dtype=float) for c in chan
+    )
 
 
-def _fd_gradient_hessian(th, f0, P, ss, idx, hs, full):
-    """Central-difference gradient and (when ``full``) Hessian at ``th``."""
-    m = th.shape[1]
-    pts, pairs = _fd_points(m)
-    pts = pts[1:] if full else pts[1 : 2 * m + 1]
-    f = _criterion(th[None] + pts[:, None] * hs[None], P, ss, idx)
-    g = (f[0 : 2 * m : 2] - f[1 : 2 * m : 2]).T / (2 * hs)
-    if not full:
-        return g, None
-    H = np.zeros((len(th), m, m))
-    for i in range(m):
-        H[:, i, i] = (f[2 * i] - 2 * f0 + f[1 + 2 * i]) / hs[:, i] ** 2
-    for k, (i, j) in enumerate(pairs):
-        fij = f[2 * m + k]
-        H[:, i, j] = H[:, j, i] = (fij - f[2 * i] - f[2 * j] + f0) / (
-            hs[:, i] * hs[:, j]
-        )
-    return g, H
+def _derivatives(theta, P, ss, idx):
+    """Criterion, gradient and Hessian at ``theta`` (M, m) of problems ``idx``.
+
+    Analytic (:func:`sk_eeg.stats._slope_derivatives.slope_derivatives`).
+    """
+    return slope_derivatives(
+        np.ascontiguousarray(theta, dtype=float),
+        np.ascontiguousarray(idx, dtype=np.int64),
+        *_stat_args(P, ss),
+        ss.n_obs,
+    )
 
 
 # smallest step along a direction of negative curvature of the criterion
 _ESCAPE = 0.1
-# largest step (in theta) after which the next Newton step reuses the Hessian
-_REUSE_HESSIAN = 1e-3
 
 
-def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4, hessian=None):
+def _newton(theta, P, ss, max_iter=100, tol=1e-7):
     """Minimise the criterion over ``theta`` (N, m) by damped Newton steps.
 
-    Gradient and Hessian by finite differences (``1 + 2m + m(m-1)/2``
-    criterion evaluations); a given ``hessian`` (N, m, m), e.g. the observed
-    data's at its optimum for the permuted fits that start there, replaces the
-    first one (2m evaluations for that step) where it is finite. Returns
-    ``theta``, the criterion and the last Hessian.
+    Exact gradient and Hessian; a Hessian that is not positive definite has
+    its eigenvalues replaced by their absolute values, and a step along a
+    direction of negative curvature is at least ``_ESCAPE`` long: the
+    criterion is even in each diagonal entry of ``T`` and in ``sqrt(g_c)``,
+    so a zero there (e.g. a start at a singular observed fit) is a saddle
+    with no gradient.
     """
-    m = theta.shape[1]
-    n_all = len(theta)
-    active = np.arange(n_all)
-    f_cur = _criterion(theta[None], P, ss)[0]
-    H_all = np.zeros((n_all, m, m)) if hessian is None else np.array(hessian, float)
-    have_h = np.isfinite(H_all).all((-1, -2))
+    active = np.arange(len(theta))
+    f_cur = np.empty(len(theta))
     for _ in range(max_iter):
         if len(active) == 0:
             break
         th = theta[active]
-        f0 = f_cur[active]
-        hs = h * np.maximum(1.0, np.abs(th))
-        fresh = ~have_h[active]
-        g = np.empty_like(th)
-        H = H_all[active]
-        if fresh.any():
-            sel = np.flatnonzero(fresh)
-            g[sel], H[sel] = _fd_gradient_hessian(
-                th[sel], f0[sel], P, ss, active[sel], hs[sel], True
-            )
-        if (~fresh).any():
-            sel = np.flatnonzero(~fresh)
-            g[sel], _ = _fd_gradient_hessian(
-                th[sel], f0[sel], P, ss, active[sel], hs[sel], False
-            )
+        f0, g, H = _derivatives(th, P, ss, active)
+        f_cur[active] = f0
         lam, vec = np.linalg.eigh(H)
         gv = np.einsum("nji,nj->ni", vec, g)
         coef = -gv / np.maximum(
             np.abs(lam), 1e-6 * np.abs(lam).max(-1, keepdims=True) + 1e-12
         )
-        # along a direction of negative curvature, step at least _ESCAPE: the
-        # criterion is even in each diagonal entry of T and in sqrt(g_c), so
-        # a zero there (a start at a singular fit) is a saddle with no
-        # gradient, which the Newton step alone leaves only slowly
         neg = lam < -1e-6 * np.abs(lam).max(-1, keepdims=True)
         escape = np.where(gv > 0, -_ESCAPE, _ESCAPE)
         coef = np.where(neg & (np.abs(coef) < _ESCAPE), escape, coef)
@@ -403,12 +377,6 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4, hessian=None):
         moved = np.abs(new - th).max(-1)
         theta[active] = new
         f_cur[active] = f_new
-        H_all[active] = H
-        # a step from a given Hessian that found no descent is retried with a
-        # fresh one; after a short step the Hessian is kept (near the optimum
-        # it hardly changes, and the gradient alone costs 2m evaluations)
-        retry = bad & ~fresh
-        have_h[active] = ~bad & (moved < _REUSE_HESSIAN)
         # stop when theta settles, or when -2 log-lik stops moving (flat
         # valleys of singular fits, e.g. a zero intercept variance, where
         # theta is not identified but the fit is)
@@ -417,9 +385,9 @@ def _newton(theta, P, ss, max_iter=100, tol=1e-7, h=1e-4, hessian=None):
             | (decrement < 1e-9)
             | (f0 - f_new < 1e-8)
             | bad
-        ) & ~retry
+        )
         active = active[~done]
-    return theta, f_cur, H_all
+    return theta, f_cur
 
 
 def _start(P, ss):
@@ -449,9 +417,8 @@ def fit_slopes(P, ss, start=None):
         Statistics from :func:`slope_stats` (leading axis N problems).
     ss : SlopeStructure
         The grouping.
-    start : array, shape (N, n_theta) or (N, n_theta + n_theta**2) | None
-        Starting ``theta`` (and the criterion's Hessian there, flattened);
-        None starts from the best point of a small grid.
+    start : array, shape (N, n_theta) | None
+        Starting ``theta``; None starts from the best point of a small grid.
 
     Returns
     -------
@@ -460,19 +427,9 @@ def fit_slopes(P, ss, start=None):
         ``theta`` (N, n_theta), ``criterion`` (N,), ``cov_subject`` (N, r, r)
         and ``var_channel`` (N,) (variances, not ratios).
     """
-    hessian = None
-    if start is None:
-        theta = _start(P, ss)
-    else:
-        start = np.array(start, dtype=float)
-        m = ss.n_theta
-        theta = start[:, :m].copy()
-        if start.shape[1] == m + m * m:
-            hessian = start[:, m:].reshape(-1, m, m)
-    theta, _, hessian = _newton(theta, P, ss, hessian=hessian)
-    fit = gls_slopes(theta, P, ss)
-    fit["hessian"] = hessian
-    return fit
+    theta = _start(P, ss) if start is None else np.array(start, dtype=float)
+    theta, _ = _newton(theta, P, ss)
+    return gls_slopes(theta, P, ss)
 
 
 def gls_slopes(theta, P, ss):
@@ -531,7 +488,7 @@ def satterthwaite_slopes(P, fit, ss, contrasts, rel_step=1e-4):
     return np.stack([_combine_df(_eigen_df(L, cov[0], dcov, acov)) for L in contrasts])
 
 
-# largest number of (point x problem x subject x size x r x q) elements at once
+# largest number of (problem x subject x size x r x q) elements at once
 _MAX_ELEMENTS = 2_000_000
 
 
@@ -572,8 +529,7 @@ def fit_stacked(P, ss, n_batch, start=None):
     if start is not None:
         start = np.tile(start, (n_batch, 1))
     n_sizes = len(ss.struct.sizes) if ss.has_channel else 1
-    n_points = len(_fd_points(ss.n_theta)[0])
-    per_problem = n_points * np.prod(P["ZR0"].shape[1:]) * n_sizes
+    per_problem = np.prod(P["ZR0"].shape[1:]) * n_sizes
     chunk = max(1, int(_MAX_ELEMENTS // per_problem))
     parts = []
     for i0 in range(0, n, chunk):
@@ -581,11 +537,7 @@ def fit_stacked(P, ss, n_batch, start=None):
         parts.append(fit_slopes(_sub(P, sl), ss, None if start is None else start[sl]))
     fit = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     fit = {k: v.reshape((n_batch, n_times) + v.shape[1:]) for k, v in fit.items()}
-    # starting values of the permuted fits: theta and the Hessian there
-    hess = fit.pop("hessian")
-    fit["gamma"] = np.concatenate(
-        [fit["theta"], hess.reshape(hess.shape[:2] + (-1,))], -1
-    )
+    fit["gamma"] = fit["theta"]  # starting values of the permuted fits
     return fit
 
 
