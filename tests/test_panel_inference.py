@@ -39,6 +39,75 @@ def test_bai_se_without_factors_is_the_white_sandwich():
     assert_allclose(res.conf_int[:, 1] - res.coef, 1.959964 * np.sqrt(np.diag(cov)))
 
 
+def _heteroskedastic_bai_panel(n_units, n_times, design, seed):
+    """Bai's design, noise SD 1 on average, variance following F_t or lambda_i."""
+    data = make_bai2009_panel(n_units, n_times, random_state=seed)
+    if design == "times":
+        sd = np.exp(data.factors.sum(1) / np.sqrt(8))[:, None] * np.ones(n_units)
+    else:
+        sd = np.ones(n_times)[:, None] * np.exp(data.loadings.sum(1) / np.sqrt(8))
+    sd /= np.sqrt(np.mean(sd**2))
+    noise = sd * np.random.RandomState(seed + 1000).standard_normal(sd.shape)
+    data.y = data.X @ data.beta + data.factors @ data.loadings.T + noise
+    return data
+
+
+@pytest.mark.parametrize(
+    "n_units, n_times, design, n_draws",
+    [(100, 20, "times", 30), (20, 200, "units", 60)],
+)
+def test_bai_bias_correction_removes_most_of_the_heteroskedasticity_bias(
+    n_units, n_times, design, n_draws
+):
+    # Variances that follow the factors (over time) give Bai's C / T bias,
+    # variances that follow the loadings (over units) his B / N: about one
+    # standard error here, of known sign (negative) in this design.
+    err_ls, err_bc, bias_units, bias_times, se = [], [], [], [], []
+    for seed in range(n_draws):
+        data = _heteroskedastic_bai_panel(n_units, n_times, design, seed)
+        res = fit_bai_ife(data.y, data.X, 2, bias_correction=True, tol=1e-9)
+        assert res.bias_corrected
+        assert_allclose(res.coef, res.coef_ls - res.bias_units - res.bias_times)
+        err_ls.append(res.coef_ls - data.beta)
+        err_bc.append(res.coef - data.beta)
+        bias_units.append(res.bias_units)
+        bias_times.append(res.bias_times)
+        se.append(res.se)
+    se = np.mean(se, axis=0)
+    bias_ls = np.mean(err_ls, axis=0) / se
+    bias_bc = np.mean(err_bc, axis=0) / se
+    estimated = np.mean(bias_units if design == "units" else bias_times, 0) / se
+    other = np.mean(bias_times if design == "units" else bias_units, 0) / se
+    assert np.all(bias_ls < -0.5), bias_ls
+    # The estimate has the sign of the bias, comes from the right term, and
+    # removes a good part of it without overshooting.
+    assert np.all((estimated < -0.3) & (estimated > 1.3 * bias_ls)), estimated
+    assert np.all(np.abs(other) < 0.25 * np.abs(estimated)), other
+    assert np.all(np.abs(bias_bc) < 0.6 * np.abs(bias_ls)), (bias_ls, bias_bc)
+
+
+def test_bai_bias_correction_is_nil_for_homoskedastic_errors():
+    for seed in range(8):
+        data = make_bai2009_panel(50, 50, random_state=seed)
+        plain = fit_bai_ife(data.y, data.X, 2)
+        res = fit_bai_ife(data.y, data.X, 2, bias_correction=True)
+        assert not plain.bias_corrected
+        assert_allclose(plain.coef, plain.coef_ls)
+        assert_allclose(res.coef_ls, plain.coef_ls)
+        assert_allclose(res.bias, plain.bias)
+        assert np.all(np.abs(res.bias) < 0.15 * res.se), res.bias / res.se
+        assert_allclose(res.conf_int.mean(1), res.coef)
+
+
+def test_bai_bias_terms_vanish_without_factors_and_bad_option_raises():
+    data = make_bai2009_panel(20, 30, random_state=0)
+    res = fit_bai_ife(data.y, data.X, 0, bias_correction=True)
+    assert_allclose(res.bias, 0.0)
+    assert_allclose(res.coef, res.coef_ls)
+    with pytest.raises(ValueError, match="bias_correction"):
+        fit_bai_ife(data.y, data.X, 2, bias_correction="yes")
+
+
 @pytest.mark.slow
 def test_bai2009_intervals_cover_the_truth_in_95_percent_of_panels():
     hits = []

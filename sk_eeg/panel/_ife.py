@@ -347,7 +347,15 @@ def _bai_als(grams, n_factors, *, beta_init=None, tol=1e-10, max_iter=10000):
 
 
 def fit_bai_ife(
-    y, X, n_factors, *, demean=False, tol=1e-10, max_iter=10000, conf_level=0.95
+    y,
+    X,
+    n_factors,
+    *,
+    demean=False,
+    bias_correction=False,
+    tol=1e-10,
+    max_iter=10000,
+    conf_level=0.95,
 ):
     """Bai (2009) interactive-fixed-effects regression with shared coefficients.
 
@@ -369,6 +377,18 @@ def fit_bai_ife(
         Remove unit means over time first (unit fixed effects ``alpha_i``).
         Off by default: Bai's model has no additive effects, and demeaning
         adds an ``O(1/T)`` bias in short panels.
+    bias_correction : bool
+        Subtract Bai's (2009, Section 7) estimated asymptotic bias
+        ``B / N + C / T`` from the least-squares ``beta`` and centre the
+        intervals on the result. ``B / N`` arises when the error variance
+        differs between units in step with their loadings, ``C / T`` when it
+        changes over time in step with the factors; both are zero for
+        homoskedastic errors. The correction assumes errors uncorrelated over
+        units and over time; with ``demean=True`` it is computed on the
+        demeaned data (Bai 2009, Section 6). Off by default, which keeps the
+        least-squares estimate: the bias matters when ``sqrt(N / T)`` or
+        ``sqrt(T / N)`` is large and the heteroskedasticity follows the
+        factors; the estimated bias is always returned.
     tol : float
         Convergence tolerance on the coefficients.
     max_iter : int
@@ -379,15 +399,29 @@ def fit_bai_ife(
     Returns
     -------
     result : Bunch
-        ``coef`` (n_regressors,), ``se`` and ``cov`` (the
+        ``coef`` (n_regressors,): the bias-corrected estimate when
+        ``bias_correction`` is True, else the least-squares one;
+        ``coef_ls``, the least-squares estimate; ``bias``, the estimated
+        ``B / N + C / T`` (``coef = coef_ls - bias`` when corrected), split
+        into ``bias_units`` (``B / N``) and ``bias_times`` (``C / T``);
+        ``bias_corrected`` (bool); ``se`` and ``cov`` (the
         heteroskedasticity-robust sandwich of Bai 2009, Theorem 3,
-        degrees-of-freedom corrected), ``conf_int`` (n_regressors, 2: normal
-        intervals), ``loadings`` (n_units, n_factors, with ``L'L = I``),
-        ``factors`` (n_times, n_factors), ``n_iter``. The intervals assume
-        errors uncorrelated over units and over time and no asymptotic bias:
-        Bai's ``B / N + C / T`` bias correction (for errors whose variance
-        depends on the unit or the time point) is not applied, so with such
-        heteroskedasticity and small ``N`` or ``T`` they undercover.
+        degrees-of-freedom corrected; the same for both estimates, whose
+        limiting variances agree); ``conf_int`` (n_regressors, 2: normal
+        intervals around ``coef``); ``loadings`` (n_units, n_factors, with
+        ``L'L = I``); ``factors`` (n_times, n_factors); ``n_iter``.
+
+    Notes
+    -----
+    The intervals assume errors uncorrelated over units and over time. In
+    Bai's design with variances that follow the factors or loadings
+    (``benchmarks/bench_panel_inference.py``, noise SD 1), the least-squares
+    bias of about one standard error at ``N, T = 100, 20`` or ``20, 100`` is
+    reduced by about two thirds and the coverage of 95% intervals rises from
+    0.7-0.8 to about 0.9; with homoskedastic errors the correction is nil.
+    The plug-in estimate of the bias is attenuated in short panels, and with
+    noise so heteroskedastic that single units or time points rival the
+    factors, neither estimate nor its standard error can be trusted.
 
     Examples
     --------
@@ -410,6 +444,10 @@ def fit_bai_ife(
     n_times, n_units, n_reg = X.shape
     if not 0 <= n_factors < n_units:
         raise ValueError(f"n_factors must be in [0, {n_units - 1}], got {n_factors}.")
+    if not isinstance(bias_correction, (bool, np.bool_)):
+        raise ValueError(
+            f"bias_correction must be True or False, got {bias_correction!r}."
+        )
     Z = np.concatenate([y[:, None, :], np.moveaxis(X, 2, 1)], axis=1)
     Z = Z.reshape(n_times, (n_reg + 1) * n_units)
     if demean:
@@ -426,12 +464,19 @@ def fit_bai_ife(
     factors = resid @ lam
     Xd = np.moveaxis(Z.reshape(n_times, n_reg + 1, n_units)[:, 1:], 1, 2)
     inf = _bai_inference(resid - factors @ lam.T, Xd, factors, lam, demean)
+    bias = inf["bias_units"] + inf["bias_times"]
+    coef = beta - bias if bias_correction else beta
     z = _norm_quantile(1 - (1 - conf_level) / 2)
     return Bunch(
-        coef=beta,
+        coef=coef,
+        coef_ls=beta,
         se=inf["se"],
         cov=inf["cov"],
-        conf_int=np.column_stack([beta - z * inf["se"], beta + z * inf["se"]]),
+        conf_int=np.column_stack([coef - z * inf["se"], coef + z * inf["se"]]),
+        bias=bias,
+        bias_units=inf["bias_units"],
+        bias_times=inf["bias_times"],
+        bias_corrected=bool(bias_correction),
         loadings=lam,
         factors=factors,
         n_iter=n_iter,
@@ -445,7 +490,7 @@ def _norm_quantile(q):
 
 
 def _bai_inference(resid, X, factors, loadings, demean):
-    """Heteroskedasticity-robust covariance of Bai's (2009) ``beta``.
+    """Robust covariance and asymptotic bias of Bai's (2009) ``beta``.
 
     With ``Z_k = M_F X_k M_L`` (``X_k`` the ``T x N`` regressor, ``M`` the
     residual projections on the factors and on the loadings) and
@@ -453,19 +498,62 @@ def _bai_inference(resid, X, factors, loadings, demean):
     ``D^-1 (sum_it e_it^2 z_it z_it') D^-1``, scaled by ``NT / (NT - (N + T)
     r - K)`` (Bai 2009, Theorem 3: errors heteroskedastic over units and
     time, uncorrelated).
+
+    The bias is Bai's (2009, Section 7, eqs. 23-24) ``B / N + C / T`` for
+    errors without serial or cross-sectional correlation. With
+    ``A = F (F'F)^-1 (L'L)^-1 L'`` (``T x N``), the unit variances
+    ``s_i^2 = mean_t e_it^2`` and the time variances ``s_t^2 = mean_i
+    e_it^2`` (both with the covariance's degrees-of-freedom factor)::
+
+        B / N = -T D^-1 [sum_it (X_k M_L)_it A_it s_i^2]_k
+        C / T = -N D^-1 [sum_it (M_F X_k)_it A_it s_t^2]_k
+
+    ``X_k M_L`` is Bai's ``X_i - V_i`` and ``F (F'F)^-1 (L'L)^-1 lambda_i``
+    is his ``F/T (F'F/T)^-1 (L'L/N)^-1 lambda_i / N``. Both sums vanish when
+    the variances are constant (``Lambda' M_L = 0``, ``M_F F = 0``): ``B``
+    comes from error variances that differ between units, ``C`` from
+    variances that change over time.
     """
     n_times, n_units, n_reg = X.shape
     r = factors.shape[1]
     proj_f = factors @ np.linalg.pinv(factors.T @ factors) @ factors.T
     proj_l = loadings @ np.linalg.pinv(loadings.T @ loadings) @ loadings.T
     Z = np.empty_like(X)
+    X_ml = np.empty_like(X)
+    X_mf = np.empty_like(X)
     for k in range(n_reg):
-        xk = X[:, :, k] - proj_f @ X[:, :, k]
-        Z[:, :, k] = xk - xk @ proj_l
+        X_mf[:, :, k] = X[:, :, k] - proj_f @ X[:, :, k]
+        X_ml[:, :, k] = X[:, :, k] - X[:, :, k] @ proj_l
+        Z[:, :, k] = X_mf[:, :, k] - X_mf[:, :, k] @ proj_l
     Zf = Z.reshape(-1, n_reg)
     D_inv = np.linalg.pinv(Zf.T @ Zf)
     dof = n_times * n_units - (n_times + n_units) * r - n_reg
     dof -= n_units if demean else 0
+    scale = n_times * n_units / max(dof, 1)
     meat = (Zf * (resid**2).reshape(-1, 1)).T @ Zf
-    cov = D_inv @ meat @ D_inv * (n_times * n_units) / max(dof, 1)
-    return {"cov": cov, "se": np.sqrt(np.diag(cov))}
+    cov = D_inv @ meat @ D_inv * scale
+    if r:
+        A = (
+            factors
+            @ np.linalg.pinv(factors.T @ factors)
+            @ np.linalg.pinv(loadings.T @ loadings)
+            @ loadings.T
+        )
+        # The factors absorb most of the noise where their leverage is high:
+        # divide each squared residual by its leverage complement.
+        lev = np.outer(1 - np.diag(proj_f), 1 - np.diag(proj_l))
+        var_cells = resid**2 / np.clip(lev, 0.05, None)
+        var_units = np.mean(var_cells, axis=0)
+        var_times = np.mean(var_cells, axis=1)
+        b = np.einsum("tik,ti,i->k", X_ml, A, var_units)
+        c = np.einsum("tik,ti,t->k", X_mf, A, var_times)
+        bias_units = -n_times * D_inv @ b
+        bias_times = -n_units * D_inv @ c
+    else:
+        bias_units = bias_times = np.zeros(n_reg)
+    return {
+        "cov": cov,
+        "se": np.sqrt(np.diag(cov)),
+        "bias_units": bias_units,
+        "bias_times": bias_times,
+    }
