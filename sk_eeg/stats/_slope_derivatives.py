@@ -38,6 +38,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ._kernels import _cholesky_logdet_rss
+
 
 @njit(cache=True)
 def _mm(A, B, out):
@@ -270,18 +272,7 @@ def slope_derivatives(theta, idx, G0, ZR0, ZZ0, Gk, ZRk, ZZk, sizes, n_per_size,
                     for c in range(r):
                         value += Tm[c, i] * rr1[c, j]
                     M[i, j] = value
-            for j in range(r):
-                pivot = M[j, j]
-                for c in range(j):
-                    pivot -= M[j, c] * M[j, c]
-                ljj = math.sqrt(max(pivot, 1e-300))
-                M[j, j] = ljj
-                logdet += 2.0 * math.log(ljj)
-                for i in range(j + 1, r):
-                    value = M[i, j]
-                    for c in range(j):
-                        value -= M[i, c] * M[j, c]
-                    M[i, j] = value / ljj
+            logdet += _cholesky_logdet_rss(M, r, r)[0]
             for j in range(r):
                 for i in range(r):
                     value = Tm[j, i]
@@ -300,23 +291,7 @@ def slope_derivatives(theta, idx, G0, ZR0, ZZ0, Gk, ZRk, ZZk, sizes, n_per_size,
         for i in range(q):
             for j in range(q):
                 Lx[i, j] = A[i, j]
-        logdet_m = 0.0
-        rss = 0.0
-        for j in range(q):
-            pivot = Lx[j, j]
-            for c in range(j):
-                pivot -= Lx[j, c] * Lx[j, c]
-            ljj = math.sqrt(max(pivot, 1e-300))
-            Lx[j, j] = ljj
-            for i in range(j + 1, q):
-                value = Lx[i, j]
-                for c in range(j):
-                    value -= Lx[i, c] * Lx[j, c]
-                Lx[i, j] = value / ljj
-            if j < p:
-                logdet_m += 2.0 * math.log(ljj)
-            else:
-                rss = max(ljj * ljj, 1e-300)
+        logdet_m, rss = _cholesky_logdet_rss(Lx, q, p)
         f_out[mp] = logdet + logdet_m + nu * math.log(rss)
         for col in range(p):  # A_XX^-1 by two triangular solves
             for i in range(p):
