@@ -22,8 +22,18 @@ heteroskedasticity-robust standard error. Printed per cell (averaged over the
 two coefficients): mean error of each estimate in units of the mean standard
 error (``bias/SE``, with its Monte Carlo standard error), the ratio of the
 Monte Carlo standard deviation to the mean standard error (``sd/SE``), the
-mean estimated bias ``B/N + C/T`` over the mean true bias, and the coverage
-of the nominal 95% intervals.
+mean estimated bias ``B/N + C/T`` over the mean least-squares error
+(``nan`` where that error is within 3 Monte Carlo standard errors of 0), and
+the coverage of the nominal 95% intervals.
+
+Measured with ``--draws 200 --noise-sd 1`` (bias/SE LS -> corrected,
+coverage LS -> corrected): ``times`` 100x20 -0.91 -> -0.28, 0.820 -> 0.905;
+``units`` 20x100 -0.83 -> -0.20, 0.820 -> 0.915; ``units``/``times`` 50x50
+-0.51/-0.47 -> -0.10/-0.06; 100x100 -0.45 -> +0.03; ``iid`` estimated bias
+0.00 SE, coverage unchanged (0.93-0.95); ``random`` +0.13..+0.28 ->
++0.05..+0.14 (a small bias Bai's terms do not describe). With Bai's noise
+(``--noise-sd 2 --kappa 0.5``) the same pattern, e.g. ``times`` 100x20
+-0.67 -> -0.27, coverage 0.810 -> 0.887.
 
 Usage: ``python benchmarks/bench_panel_inference.py [--draws 200]
 [--kappa 1.0] [--cells 100x20 20x100 50x50]``.
@@ -97,7 +107,12 @@ def summarize(stats):
         out[f"bias_{name}"] = np.mean(err.mean(0) / mean_se)
         out[f"mcse_{name}"] = np.mean(err.std(0) / np.sqrt(n_draws) / mean_se)
         out[f"sd_{name}"] = np.mean(err.std(0) / mean_se)
-    out["est_over_true"] = np.mean(bias_hat.mean(0)) / np.mean(err_ls.mean(0))
+    # The ratio only means something where the bias is well outside the
+    # Monte Carlo error.
+    if abs(out["bias_ls"]) > 3 * out["mcse_ls"]:
+        out["est_over_true"] = np.mean(bias_hat.mean(0)) / np.mean(err_ls.mean(0))
+    else:
+        out["est_over_true"] = np.nan
     out["bias_hat"] = np.mean(bias_hat.mean(0) / mean_se)
     out["cover_ls"] = hit_ls.mean()
     out["cover_bc"] = hit_bc.mean()
