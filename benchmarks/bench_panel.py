@@ -45,6 +45,7 @@ CRITERIA = [
     "consensus",
     "ed",
     "edge",
+    "white",
     "gr",
     "er",
     "ic1",

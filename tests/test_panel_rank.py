@@ -6,7 +6,13 @@ from numpy.testing import assert_allclose
 
 from sk_eeg.datasets import make_bai_ng_factors
 from sk_eeg.panel import IFEPanelRegressor
-from sk_eeg.panel._rank import _criteria_table, _cv_rank_errors, _loco_weights, _select
+from sk_eeg.panel._rank import (
+    _criteria_table,
+    _cv_rank_errors,
+    _edge_ratios,
+    _loco_weights,
+    _select,
+)
 
 
 def _picks(n_units, n_times, rho, seeds, criteria):
@@ -47,6 +53,64 @@ def test_default_criterion_hits_true_rank_on_iid_bai_ng_cells():
     for n_units, n_times in [(40, 100), (100, 40), (32, 2000)]:
         picks = _picks(n_units, n_times, 0.0, range(20), ["consensus"])
         assert np.mean(picks["consensus"] == 3) >= 0.95, (n_units, n_times)
+
+
+def test_default_hits_true_rank_on_the_smallest_bai_ng_cells():
+    # N = 32 and T = 32 or 40: the third factor sits just above the noise
+    # edge. The median of ED, an uncalibrated edge rule and GR found it in
+    # 80% of these draws (all three miss together); the edge rule with its
+    # simulated white-noise threshold leads when the residual looks white.
+    hits = []
+    for n_times in (32, 40):
+        picks = _picks(32, n_times, 0.0, range(30), ["consensus", "edge"])
+        assert np.array_equal(picks["consensus"], picks["edge"])  # guard passes
+        hits.append(picks["consensus"] == 3)
+    assert np.mean(hits) >= 0.9
+
+
+def test_edge_rule_does_not_run_to_max_factors_at_large_t():
+    # T = 10000, N = 32: the edge sits 1% above the Marchenko-Pastur bulk,
+    # so channel noise variances biased low (no leverage correction) put
+    # noise eigenvalues beyond it and the rule ran to kmax = 8.
+    picks = _picks(32, 10000, 0.0, range(20), ["edge", "consensus"])
+    assert np.all(picks["edge"] == 3) and np.all(picks["consensus"] == 3)
+
+
+def test_edge_rule_false_positives_on_white_noise_are_near_its_level():
+    # Heteroskedastic white noise, N = T = 32 (the test's 2.5% level, 1%
+    # more for the simulated threshold); the guard accepts the residual.
+    rng = np.random.RandomState(3)
+    picks, white = [], []
+    for _ in range(200):
+        y = rng.standard_normal((32, 32)) * np.exp(rng.standard_normal(32))
+        y -= y.mean(0)
+        ratios, guard = _edge_ratios(y.T @ y, 32, 8)
+        picks.append(_select({"edge": ratios}, "edge"))
+        white.append(guard[0])
+    assert np.mean(np.array(picks) > 0) <= 0.07
+    assert np.mean(np.array(white) <= 1) >= 0.95
+
+
+def test_white_guard_hands_correlated_noise_to_ed():
+    # Noise correlated across channels (Toeplitz 0.5) spreads beyond the
+    # white-noise edge: the edge rule overshoots, its guard says the residual
+    # is not white, and the consensus falls back to the ED/edge/GR median.
+    idx = np.arange(32)
+    chol = np.linalg.cholesky(0.5 ** np.abs(idx[:, None] - idx))
+    for seed in range(3):
+        rng = np.random.RandomState(seed)
+        lam = np.sqrt([0.23, 0.13, 0.09]) * np.sign(rng.standard_normal((32, 3)))
+        noise = rng.standard_normal((10000, 32)) @ chol.T
+        y = rng.standard_normal((10000, 3)) @ lam.T + np.sqrt(0.55) * noise
+        gram = y.T @ y
+        table = _criteria_table(np.linalg.eigvalsh(gram), 32, 10000, 8, gram)
+        edge = _select(table, "edge")
+        assert edge > 3 and table["white"][edge] > 1
+        assert _select(table, "consensus") == 3
+    white = _weak_factors(10000, [0.23, 0.13, 0.09], 0)
+    gram = white.T @ white
+    table = _criteria_table(np.linalg.eigvalsh(gram), 32, 10000, 8, gram)
+    assert _select(table, "edge") == 3 and table["white"][3] <= 1
 
 
 @pytest.mark.slow
@@ -106,7 +170,7 @@ def test_rank_zero_is_chosen_for_pure_noise():
     y = rng.standard_normal((2000, 16))
     gram = y.T @ y
     table = _criteria_table(np.linalg.eigvalsh(gram), 16, 2000, 8, gram)
-    for crit in ("consensus", "ic1", "ic2", "pc1", "er", "gr", "ed", "edge"):
+    for crit in ("consensus", "ic1", "ic2", "pc1", "er", "gr", "ed", "edge", "white"):
         assert _select(table, crit) == 0, crit
 
 

@@ -85,11 +85,14 @@ class IFEPanelRegressor(
         Number of latent factors per subject; ``'auto'`` chooses it for each
         subject with ``factor_criterion`` among ``0..max_factors``.
     factor_criterion : str
-        ``'consensus'`` (default: median of the ED, edge and GR choices),
+        ``'consensus'`` (default: the edge choice when the residual beyond
+        it looks white, else the median of the ED, edge and GR choices),
         ``'gr'`` (Ahn-Horenstein growth ratio), ``'er'`` (eigenvalue ratio),
         ``'ed'`` (Onatski edge distribution), ``'edge'`` (whitened
-        eigenvalues above the Tracy-Widom edge of white noise), Bai-Ng
-        ``'ic1'``, ``'ic2'``,
+        eigenvalues above the edge of white noise of the data's size, a
+        sequential 2.5% test calibrated by a seeded simulation),
+        ``'white'`` (fewest factors leaving a residual that spreads like
+        white noise), Bai-Ng ``'ic1'``, ``'ic2'``,
         ``'ic3'``, ``'pc1'``, ``'pc2'``, ``'pc3'``, or ``'cv'``
         (leave-one-channel-out prediction error on ``n_folds`` contiguous time
         blocks). All criteria are computed and stored in ``rank_criteria_``
