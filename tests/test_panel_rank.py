@@ -58,14 +58,15 @@ def test_default_criterion_hits_true_rank_on_iid_bai_ng_cells():
 def test_default_hits_true_rank_on_the_smallest_bai_ng_cells():
     # N = 32 and T = 32 or 40: the third factor sits just above the noise
     # edge. The median of ED, an uncalibrated edge rule and GR found it in
-    # 80% of these draws (all three miss together); the edge rule with its
-    # simulated white-noise threshold leads when the residual looks white.
+    # 80% of these draws (all three miss together); the edge rule leads when
+    # the residual looks white, with its simulated white-noise threshold
+    # (95%; 90% with the Tracy-Widom 99% quantile in its place).
     hits = []
     for n_times in (32, 40):
         picks = _picks(32, n_times, 0.0, range(30), ["consensus", "edge"])
         assert np.array_equal(picks["consensus"], picks["edge"])  # guard passes
         hits.append(picks["consensus"] == 3)
-    assert np.mean(hits) >= 0.9
+    assert np.mean(hits) >= 0.93
 
 
 def test_edge_rule_does_not_run_to_max_factors_at_large_t():
