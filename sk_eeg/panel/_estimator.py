@@ -86,7 +86,8 @@ class IFEPanelRegressor(
         subject with ``factor_criterion`` among ``0..max_factors``.
     factor_criterion : str
         ``'consensus'`` (default: the edge choice when the residual beyond
-        it looks white, else the median of the ED, edge and GR choices),
+        it looks white and it exceeds the ED and GR choices by at most two,
+        else the median of the ED, edge and GR choices),
         ``'gr'`` (Ahn-Horenstein growth ratio), ``'er'`` (eigenvalue ratio),
         ``'ed'`` (Onatski edge distribution), ``'edge'`` (whitened
         eigenvalues above the edge of white noise of the data's size, a

@@ -16,16 +16,17 @@ channels), so all candidate ranks are scored at once without refitting:
   no more than white noise allows (a sphericity test, :func:`_dispersion`);
 - ``consensus`` (the default of :class:`IFEPanelRegressor`): the edge rule's
   choice when the residual beyond it looks white (its ``white`` ratio
-  <= 1), else the median of the ED, edge and GR choices (of ED, GR and
-  IC_p1 when only eigenvalues are given). The edge rule is exact for white
-  noise of any variance per channel; at a fixed small number of channels the
-  Bai-Ng and Ahn-Horenstein criteria miss factors that explain a few
-  percent of each channel (their penalties need ``N`` to grow), and at
-  ``N = T = 32`` ED and GR miss the third Bai-Ng factor together in a fifth
-  of draws. With noise correlated across channels or in time the edge rule
-  overshoots and its guard hands over to the median, where ED and GR decide
-  (ED's false positives on tightly clustered noise eigenvalues, ``T >> p``,
-  are broken by GR). Measured in ``benchmarks/bench_panel.py``;
+  <= 1) and it exceeds the larger of the ED and GR choices by at most two,
+  else the median of the ED, edge and GR choices (of ED, GR and IC_p1 when
+  only eigenvalues are given). The edge rule is exact for white noise of
+  any variance per channel; at a fixed small number of channels the Bai-Ng
+  and Ahn-Horenstein criteria miss factors that explain a few percent of
+  each channel (their penalties need ``N`` to grow), and at ``N = T = 32``
+  ED and GR miss the third Bai-Ng factor together in a fifth of draws. With
+  noise correlated across channels or in time the edge rule overshoots and
+  its guard (or the limit of two) hands over to the median, where ED and GR
+  decide (ED's false positives on tightly clustered noise eigenvalues,
+  ``T >> p``, are broken by GR). Measured in ``benchmarks/bench_panel.py``;
 - cross-validation (``"cv"``): leave-one-channel-out prediction of held-out
   time blocks, from per-fold Gram matrices only (see :func:`_cv_rank_errors`).
 """
@@ -323,10 +324,12 @@ def _select(table, criterion):
         if np.isnan(table["edge"]).all():
             picks = [_select(table, c) for c in ("ed", "gr", "ic1")]
             return int(np.median(picks))
-        rank = _select(table, "edge")
-        if table["white"][rank] <= 1.0:
-            return rank  # white residual: the edge rule is calibrated for it
         picks = [_select(table, c) for c in ("ed", "edge", "gr")]
+        # The edge rule is calibrated for a white residual; noise correlated
+        # across channels can look white once enough of it is taken as
+        # factors, so the edge rule may add at most two to ED and GR.
+        if table["white"][picks[1]] <= 1.0 and picks[1] <= max(picks[::2]) + 2:
+            return picks[1]
         return int(np.median(picks))
     if criterion in ("edge", "white") and np.isnan(values).all():
         return _select(table, "gr")
