@@ -327,7 +327,8 @@ def test_3d_suite_pickle_idempotence_params_and_n_features(sim):
         est.transform(epochs[:, :10])
 
 
-def test_cli_localize_writes_a_source_estimate(sim, tmp_path, capsys):
+@pytest.mark.parametrize("relocate", [True, False])
+def test_cli_localize_writes_a_source_estimate(sim, tmp_path, capsys, relocate):
     from sk_eeg.cli import main
 
     evoked_fname = tmp_path / "sim-ave.fif"
@@ -351,11 +352,16 @@ def test_cli_localize_writes_a_source_estimate(sim, tmp_path, capsys):
             "--solver",
             "mxne",
         ]
+        + ([] if relocate else ["--no-relocate"])
     )
     assert status == 0
     assert "active source(s)" in capsys.readouterr().out
     stc = mne.read_source_estimate(str(out) + "-vl.stc")
     assert stc.data.shape[1] == 100
+    est = SparseSourceLocalizer(
+        sim.forward, sim.noise_cov, "mxne", 0.4, relocate=relocate, verbose=False
+    ).fit(sim.evoked)
+    np.testing.assert_array_equal(stc.vertices[0], est.to_stc().vertices[0])
 
 
 def test_minimum_norm_transform_reproduces_its_fit(sim):

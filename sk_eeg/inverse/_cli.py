@@ -62,6 +62,13 @@ def add_parser(subparsers):
         "--ch-type", default=None, choices=["eeg", "meg"], help="channels to use"
     )
     parser.add_argument(
+        "--no-relocate",
+        action="store_true",
+        help="keep the penalized solution's support, as MNE's mixed_norm returns "
+        "it, instead of re-placing each source on the grid point that explains "
+        "its field best (relocate=False)",
+    )
+    parser.add_argument(
         "--bem",
         default=None,
         help="-bem-sol.fif of the forward: also refine the sources off the grid "
@@ -131,6 +138,7 @@ def localize(args):
         alpha=_number_or_name(args.alpha),
         loose=loose,
         depth=args.depth,
+        relocate=not args.no_relocate,
         random_state=args.random_state,
     ).fit(evoked)
     stc = est.to_stc()
