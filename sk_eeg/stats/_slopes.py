@@ -73,30 +73,11 @@ def slope_stats(X, Z, Y, ss):
     stats : dict
         Arrays with a leading axis T (see :func:`_criterion`).
     """
-    st = ss.struct
-    n, p = X.shape
+    out = _sums(X, Z, Y, ss, by_subject=False)
     n_times = Y.shape[1]
-    R = np.concatenate([np.broadcast_to(X[:, :, None], (n, p, n_times)), Y[:, None]], 1)
-    # R: (n, q, T)
-    Rc = st.channel_sums(R)  # (C, q, T)
-    Zc = st.channel_sums(Z)  # (C, r)
-    out = {"G0": np.einsum("niT,njT->Tij", R, R)}
-    onehot = np.eye(st.n_subjects)[st.subject]  # (n, S)
-    out["ZR0"] = np.einsum("ns,na,niT->Tsai", onehot, Z, R)
-    out["ZZ0"] = np.einsum("ns,na,nb->sab", onehot, Z, Z)
-    if ss.has_channel:
-        n_sizes = len(st.sizes)
-        # one-hot of (subject, size) per channel
-        sk = np.zeros((st.n_channels, st.n_subjects, n_sizes))
-        sk[np.arange(st.n_channels), st.channel_subject, st.size_of_channel] = 1.0
-        k_onehot = np.eye(n_sizes)[st.size_of_channel]  # (C, K)
-        out["Gk"] = np.einsum("ck,ciT,cjT->Tkij", k_onehot, Rc, Rc)
-        out["ZRk"] = np.einsum("csk,ca,ciT->Tskai", sk, Zc, Rc)
-        out["ZZk"] = np.einsum("csk,ca,cb->skab", sk, Zc, Zc)
-    T = n_times
     for key in ("ZZ0", "ZZk"):
         if key in out:
-            out[key] = np.broadcast_to(out[key], (T,) + out[key].shape)
+            out[key] = np.broadcast_to(out[key], (n_times,) + out[key].shape)
     return out
 
 
@@ -109,24 +90,59 @@ def subject_slope_stats(X, Z, Y, ss):
     without the leading T axis). Summing ``G0`` and ``Gk`` over subjects gives
     :func:`slope_stats`.
     """
+    return _sums(X, Z, Y, ss, by_subject=True)
+
+
+def _gram(At, masks):
+    """Return ``A_m' A_m`` per time point (At: (T, rows, q)) for each row mask."""
+    return np.stack(
+        [np.matmul(At[:, m].transpose(0, 2, 1), At[:, m]) for m in masks], 1
+    )
+
+
+def _sums(X, Z, Y, ss, by_subject):
+    """Return the sums of :func:`slope_stats` (Gram matrices per subject if asked).
+
+    Each is a matrix product (einsum with three operands took 7 of the 9 ms
+    per dataset of the benchmark's design).
+    """
     st = ss.struct
     n, p = X.shape
     n_times = Y.shape[1]
     R = np.concatenate([np.broadcast_to(X[:, :, None], (n, p, n_times)), Y[:, None]], 1)
+    q, r = p + 1, Z.shape[1]
+    Rt = np.ascontiguousarray(R.transpose(2, 0, 1))  # (T, n, q)
+    if by_subject:
+        out = {"G0": _gram(Rt, np.eye(st.n_subjects, dtype=bool)[st.subject].T)}
+    else:
+        out = {"G0": np.matmul(Rt.transpose(0, 2, 1), Rt)}
+    # W[n, (s, a)] = [row n in subject s] Z[n, a]
     onehot = np.eye(st.n_subjects)[st.subject]  # (n, S)
-    out = {
-        "G0": np.einsum("ns,niT,njT->Tsij", onehot, R, R),
-        "ZR0": np.einsum("ns,na,niT->Tsai", onehot, Z, R),
-        "ZZ0": np.einsum("ns,na,nb->sab", onehot, Z, Z),
-    }
-    if ss.has_channel:
-        Rc = st.channel_sums(R)  # (C, q, T)
-        Zc = st.channel_sums(Z)  # (C, r)
-        sk = np.zeros((st.n_channels, st.n_subjects, len(st.sizes)))
-        sk[np.arange(st.n_channels), st.channel_subject, st.size_of_channel] = 1.0
-        out["Gk"] = np.einsum("csk,ciT,cjT->Tskij", sk, Rc, Rc)
-        out["ZRk"] = np.einsum("csk,ca,ciT->Tskai", sk, Zc, Rc)
-        out["ZZk"] = np.einsum("csk,ca,cb->skab", sk, Zc, Zc)
+    W = (onehot[:, :, None] * Z[:, None, :]).reshape(n, -1)
+    ZR = W.T @ R.reshape(n, -1)  # ((s, a), (i, T))
+    out["ZR0"] = ZR.reshape(st.n_subjects, r, q, n_times).transpose(3, 0, 1, 2)
+    out["ZZ0"] = (W.T @ Z).reshape(st.n_subjects, r, r)
+    if not ss.has_channel:
+        return out
+    n_sizes = len(st.sizes)
+    chan = np.eye(st.n_channels)[st.channel].T  # (C, n)
+    Rc = (chan @ R.reshape(n, -1)).reshape(st.n_channels, q, n_times)
+    Zc = chan @ Z  # (C, r)
+    Rct = np.ascontiguousarray(Rc.transpose(2, 0, 1))  # (T, C, q)
+    # one-hot of (subject, size) per channel
+    sk = np.zeros((st.n_channels, st.n_subjects, n_sizes), dtype=bool)
+    sk[np.arange(st.n_channels), st.channel_subject, st.size_of_channel] = True
+    if by_subject:
+        Gk = _gram(Rct, sk.reshape(st.n_channels, -1).T)
+        out["Gk"] = Gk.reshape((n_times, st.n_subjects, n_sizes, q, q))
+    else:
+        out["Gk"] = _gram(Rct, sk.any(1).T)
+    # Wc[c, (s, k, a)] = [channel c in subject s, of size k] Zc[c, a]
+    Wc = (sk[..., None] * Zc[:, None, None, :]).reshape(st.n_channels, -1)
+    ZRk = Wc.T @ Rc.reshape(st.n_channels, -1)
+    ZRk = ZRk.reshape(st.n_subjects, n_sizes, r, q, n_times)
+    out["ZRk"] = ZRk.transpose(4, 0, 1, 2, 3)
+    out["ZZk"] = (Wc.T @ Zc).reshape(st.n_subjects, n_sizes, r, r)
     return out
 
 
