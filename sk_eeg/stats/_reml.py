@@ -22,6 +22,7 @@ datasets at once.
 """
 
 import numpy as np
+from scipy import sparse
 
 from ._kernels import reml_criterion
 
@@ -68,12 +69,21 @@ class NestedStructure:
         np.add.at(self.rows_sk, (chan_subject, self.size_of_channel), self.k)
         self.n_per_size = np.bincount(self.size_of_channel, minlength=n_sizes)
         self.free = np.array([self.has_subject, self.has_channel])
+        self._channel_rows = sparse.csr_matrix(
+            (np.ones(n_obs), (self.channel, np.arange(n_obs))),
+            shape=(self.n_channels, n_obs),
+        )
 
     def channel_sums(self, A):
-        """Sum rows of ``A`` (n_obs, ...) per channel -> (n_channels, ...)."""
-        out = np.zeros((self.n_channels,) + A.shape[1:])
-        np.add.at(out, self.channel, A)
-        return out
+        """Sum rows of ``A`` (n_obs, ...) per channel -> (n_channels, ...).
+
+        A sparse channel-by-row indicator times ``A`` (the same sums, in the
+        same order, as ``np.add.at``, which was ~10x slower on permuted
+        designs).
+        """
+        A = np.asarray(A, dtype=float)
+        flat = self._channel_rows @ A.reshape(len(A), -1)
+        return flat.reshape((self.n_channels,) + A.shape[1:])
 
     def subject_size_sums(self, A_chan):
         """Sum channel rows per (subject, size) -> (n_subjects, n_sizes, ...)."""

@@ -125,9 +125,8 @@ def _sums(X, Z, Y, ss, by_subject):
     if not ss.has_channel:
         return out
     n_sizes = len(st.sizes)
-    chan = np.eye(st.n_channels)[st.channel].T  # (C, n)
-    Rc = (chan @ R.reshape(n, -1)).reshape(st.n_channels, q, n_times)
-    Zc = chan @ Z  # (C, r)
+    Rc = st.channel_sums(R)  # (C, q, T)
+    Zc = st.channel_sums(Z)  # (C, r)
     Rct = np.ascontiguousarray(Rc.transpose(2, 0, 1))  # (T, C, q)
     # one-hot of (subject, size) per channel
     sk = np.zeros((st.n_channels, st.n_subjects, n_sizes), dtype=bool)
@@ -570,16 +569,18 @@ def slope_null_chunk(job, Y, design, spec, sm, contrasts, statistic, start=None)
     subject = sm.ss.struct.subject
     columns = {f: design[f].to_numpy() for f in design.columns}
     n_perm = len(next(iter(job["idx"].values())))
+    if job["kind"] == "swap":  # each factor with its two levels exchanged
+        other = {}
+        for f in job["idx"]:
+            lv = spec.levels[f]
+            other[f] = np.where(columns[f] == lv[0], lv[1], lv[0])
     if job["kind"] == "swap" and len(job["idx"]) == 1:
         # one factor's levels exchanged per subject: the permuted statistics
         # are linear maps of the observed per-subject sums (~10x cheaper than
         # recomputing them from the rows of every permuted design)
         ((f, flips),) = job["idx"].items()
-        lv = spec.levels[f]
         X = spec.matrix(design)
-        X_sw = spec.matrix(
-            design, {**columns, f: np.where(columns[f] == lv[0], lv[1], lv[0])}
-        )
+        X_sw = spec.matrix(design, {**columns, f: other[f]})
         maps = swap_maps(X, X_sw, sm.z(X), sm.z(X_sw))
         if maps is not None:
             sub = subject_slope_stats(X, sm.z(X), Y, sm.ss)
@@ -590,13 +591,10 @@ def slope_null_chunk(job, Y, design, spec, sm, contrasts, statistic, start=None)
     for b in range(n_perm):
         values = dict(columns)
         for f, idx in job["idx"].items():
-            col = columns[f]
             if job["kind"] == "swap":
-                lv = spec.levels[f]
-                other = np.where(col == lv[0], lv[1], lv[0])
-                values[f] = np.where(idx[b][subject], other, col)
+                values[f] = np.where(idx[b][subject], other[f], columns[f])
             else:
-                values[f] = col[idx[b]]
+                values[f] = columns[f][idx[b]]
         Xs.append(spec.matrix(design, values))
     fit, _ = fit_batch(Xs, [Y] * n_perm, sm, start)
     return term_statistics(fit, contrasts, statistic)
