@@ -55,19 +55,6 @@ def _mm(A, B, out):
 
 
 @njit(cache=True)
-def _mmt(A, B, out):
-    """``out = A @ B.T`` for small matrices."""
-    n, k = A.shape
-    m = B.shape[0]
-    for a in range(n):
-        for b in range(m):
-            value = 0.0
-            for c in range(k):
-                value += A[a, c] * B[b, c]
-            out[a, b] = value
-
-
-@njit(cache=True)
 def _tr(A, B):
     """``tr(A B)`` of square matrices."""
     n = A.shape[0]
@@ -335,7 +322,7 @@ def slope_derivatives(theta, idx, G0, ZR0, ZZ0, Gk, ZRk, ZZk, sizes, n_per_size,
             for i in range(r):
                 for j in range(r):
                     J[i, j] = C[i, j] - rr2[i, j]
-            _mmt(Psi, V, PsiVt)
+            _mm(Psi, V.T, PsiVt)
             _mm(V, PsiVt, Phi)
             for t in range(n_t):
                 i, tcol = ti[t], Tm[:, tj[t]]
@@ -393,18 +380,18 @@ def slope_derivatives(theta, idx, G0, ZR0, ZZ0, Gk, ZRk, ZZk, sizes, n_per_size,
                     for j in range(q):
                         rq1[i, j] = U1[i, j] - rq1[i, j]
                 _mm(N, rq1, Vg)
-                _mmt(Psi, Vg, PsiVt)
+                _mm(Psi, Vg.T, PsiVt)
                 _mm(V, PsiVt, Phig)
                 _mm(N, C1, rr1)
-                _mmt(rr1, N, rr2)  # N C1 N'
+                _mm(rr1, N.T, rr2)  # N C1 N'
                 for t in range(n_t):
                     i, tcol = ti[t], Tm[:, tj[t]]
                     trPd2A[ig, t] -= 2.0 * _tr_dir(Phig, i, tcol)
                     d2log[ig, t] += _tr_dir(rr2, i, tcol)
                 # tr(Psi d2A/dg2) without G2: -(2 tr(K U2 Psi U') + 2 tr(K U1
                 # Psi U1') + 4 tr(K1 U1 Psi U') + tr(K2 U Psi U'))
-                _mmt(Psi, U, PsiUt)
-                _mmt(Psi, U1, PsiU1t)
+                _mm(Psi, U.T, PsiUt)
+                _mm(Psi, U1.T, PsiU1t)
                 _mm(U, PsiUt, UPU)
                 _mm(U1, PsiUt, UPU1)
                 _mm(U1, PsiU1t, U1PU1)
